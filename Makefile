@@ -1,0 +1,95 @@
+# Rayline: `make demo` runs the whole loop on this machine; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= breast_cancer
+DASHBOARD = http://127.0.0.1:$${RAYLINE_RAY_DASHBOARD_PORT:-8265}
+# `ray job` reads RAY_ADDRESS, `serve` reads RAY_DASHBOARD_ADDRESS; both need the Ray token.
+RAYLINE_ENV = export RAY_AUTH_MODE=token RAY_ADDRESS=$(DASHBOARD) RAY_DASHBOARD_ADDRESS=$(DASHBOARD) PATH="$(CURDIR)/$(BIN):$$PATH";
+
+.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser bench chaos clean
+
+help:
+	@echo "make demo   - install, start Ray + MLflow, train $(CONFIG), deploy Serve, predict once"
+	@echo "make test   - lint, types, unit, integration (real Ray/Serve/MLflow/PostgreSQL/S3), web, e2e"
+	@echo "make up | down | status | train CONFIG=iris | deploy | bench | chaos | clean"
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+web/dist/index.html: web/package.json web/package-lock.json $(shell find web/src -type f 2>/dev/null) web/index.html
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
+
+web: web/dist/index.html
+
+install: $(VENV)/.installed web
+
+up: install
+	$(BIN)/python -m rayline.stack up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m rayline.stack down; else echo "nothing to stop"; fi
+
+status: | $(BIN)/python
+	$(BIN)/python -m rayline.stack status
+
+train: up
+	$(RAYLINE_ENV) ray job submit --working-dir . -- python -m jobs.train configs/train/$(CONFIG).yaml
+
+deploy: up
+	$(RAYLINE_ENV) serve deploy serve_config.yaml
+	$(BIN)/python -m rayline.stack wait-ready
+
+demo: install up train deploy
+	$(BIN)/python -m rayline.stack try $(CONFIG)
+	@echo
+	@$(BIN)/python -m rayline.stack status
+	@echo "Admin API key    $$($(BIN)/python -m rayline.stack admin-key)"
+	@echo "Use the CLIs:    source .rayline/env   (then ray job submit ..., serve status)"
+	@echo "Stop it all:     make down"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check rayline jobs serve_app tests bench
+	$(BIN)/ruff format --check rayline jobs serve_app tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit -q
+
+integration: $(VENV)/.installed web
+	$(BIN)/pytest tests/integration -q
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "error: install Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
+
+e2e: $(VENV)/.installed web browser
+	$(BIN)/pytest tests/e2e -q
+
+web-test: web
+	cd web && npm run typecheck && npm run lint && npm test
+
+test: install browser
+	$(MAKE) lint typecheck web-test
+	$(BIN)/pytest tests -q --durations=15
+
+bench: up
+	$(BIN)/python -m bench.run_all
+
+chaos: install
+	$(BIN)/python -m bench.chaos
+
+clean: down
+	rm -rf .rayline web/dist

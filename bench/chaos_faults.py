@@ -1,0 +1,303 @@
+"""The chaos suite's faults: killed replicas and drivers, an MLflow outage, racing promotions and
+a tampered model. Every process signalled here is first proven to belong to the chaos stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.chaos_checks import replica_log_lines
+from bench.chaos_env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
+from rayline import stack as stack_module
+from tests.conftest import write_config
+
+DEPLOYMENTS = ("Predictor", "Ingress", "Metrics")
+
+
+# --- replicas --------------------------------------------------------------------------------
+def replica_snapshot(stack: ChaosStack) -> dict[str, dict[str, dict[str, Any]]]:
+    """deployment → actor id → {pid, state, rss_bytes, death} for every replica Ray knows."""
+    snapshot: dict[str, dict[str, dict[str, Any]]] = {}
+    for deployment in DEPLOYMENTS:
+        snapshot[deployment] = {}
+        for actor in stack.replicas(deployment):
+            pid = int(actor.get("pid") or 0)
+            alive = actor.get("state") == "ALIVE"
+            death = ((actor.get("death_cause") or {}).get("actor_died_error_context") or {}).get(
+                "error_message", ""
+            )
+            snapshot[deployment][actor["actor_id"]] = {
+                "pid": pid,
+                "state": actor.get("state"),
+                "rss_bytes": rss_bytes(pid) if alive and pid else None,
+                "death": death[:200],
+            }
+    return snapshot
+
+
+def replica_changes(
+    before: dict[str, dict[str, dict[str, Any]]], after: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Replicas that crashed (died other than by Serve's own `ray.kill`) between two snapshots,
+    those Serve stopped or added on purpose (autoscaling), and RSS growth of the survivors."""
+    crashed: list[str] = []
+    stopped: list[str] = []
+    added: list[str] = []
+    rss_before = rss_after = 0
+    for deployment, actors in after.items():
+        alive_before = {
+            a for a, info in before.get(deployment, {}).items() if info["state"] == "ALIVE"
+        }
+        for actor_id, info in actors.items():
+            was_alive = actor_id in alive_before
+            if info["state"] == "ALIVE" and not was_alive:
+                added.append(f"{deployment}:{actor_id[:8]}")
+            if info["state"] == "DEAD" and was_alive:
+                graceful = "killed by `ray.kill`" in info["death"]
+                (stopped if graceful else crashed).append(f"{deployment}:{actor_id[:8]}")
+            if was_alive and info["state"] == "ALIVE":
+                start = before[deployment][actor_id]["rss_bytes"]
+                end = info["rss_bytes"]
+                if start and end:
+                    rss_before += start
+                    rss_after += end
+    growth = (rss_after - rss_before) / rss_before * 100 if rss_before else None
+    return {
+        "replica_restarts": len(crashed),
+        "crashed": crashed,
+        "stopped_by_serve": stopped,
+        "added_by_serve": added,
+        "rss_start_bytes": rss_before,
+        "rss_end_bytes": rss_after,
+        "memory_growth_pct": None if growth is None else round(growth, 2),
+    }
+
+
+def kill_predictor(stack: ChaosStack) -> dict[str, Any]:
+    """SIGKILL one live Predictor replica of this stack (checked by title and by `stack_pids`)."""
+    alive = stack.alive_replicas("Predictor")
+    ours = set(stack.cluster_pids())
+    for actor_id, pid in sorted(alive.items()):
+        title = cmdline(pid)
+        if not title.startswith(PREDICTOR_TITLE) or pid not in ours:
+            continue
+        os.kill(pid, signal.SIGKILL)
+        return {"t": time.time(), "actor_id": actor_id, "pid": pid, "replicas_alive": len(alive)}
+    return {"t": time.time(), "actor_id": None, "pid": None, "replicas_alive": len(alive)}
+
+
+# --- the training driver ----------------------------------------------------------------------
+def killed_driver(stack: ChaosStack) -> dict[str, Any]:
+    """Submit a sweep, SIGKILL its driver once the sweep runs; its MLflow run must end FAILED
+    (the Metrics deployment reaps such runs every 15 s) and nothing may be registered."""
+    from mlflow import MlflowClient
+    from ray.job_submission import JobSubmissionClient
+
+    name = "chaos_killed"
+    path = write_config(
+        stack.configs,
+        name,
+        dataset={"source": "digits"},
+        estimators={"svm": {"C": [1.0, 3.0, 10.0, 30.0]}},
+        search={"algorithm": "grid"},
+        split={"cv_folds": 5},
+        ensemble={"enabled": False},
+    )
+    jobs = JobSubmissionClient(stack.settings.ray_dashboard_url)
+    job_id = jobs.submit_job(entrypoint=f"python -m jobs.train {path}")
+    result: dict[str, Any] = {"job_id": job_id, "model": name}
+    deadline = time.monotonic() + 300
+    logs = ""
+    while time.monotonic() < deadline and '"event": "run"' not in logs:
+        time.sleep(1)
+        logs = jobs.get_job_logs(job_id)
+    run_line = next(
+        (ln for ln in logs.splitlines() if ln.startswith('@rayline {"event": "run"')), ""
+    )
+    if not run_line:
+        jobs.stop_job(job_id)
+        return {**result, "killed_job_clean": False, "error": "the sweep never started"}
+    run_id = json.loads(run_line[len("@rayline ") :])["run_id"]
+    # Mid-sweep: after the first trial report, or 20 s into the sweep, whichever comes first.
+    until = time.monotonic() + 20
+    while time.monotonic() < until and '"event": "trial"' not in logs:
+        time.sleep(1)
+        logs = jobs.get_job_logs(job_id)
+    driver = jobs.get_job_info(job_id).driver_info
+    if driver is None or not driver.pid:
+        jobs.stop_job(job_id)
+        return {**result, "killed_job_clean": False, "error": "no driver pid from Ray"}
+    pid = int(driver.pid)
+    if pid not in stack.cluster_pids():
+        return {**result, "killed_job_clean": False, "error": f"driver pid {pid} is not ours"}
+    trials_done = logs.count('"event": "trial"')
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    client = MlflowClient(stack.settings.tracking_uri)
+    status = client.get_run(run_id).info.status
+    while time.monotonic() - killed_at < 90 and status == "RUNNING":
+        time.sleep(1)
+        status = client.get_run(run_id).info.status
+    failed_after = round(time.monotonic() - killed_at, 1)
+    versions = client.search_model_versions(f"name='{name}'")
+    job_status = str(jobs.get_job_status(job_id))
+    return {
+        **result,
+        "run_id": run_id,
+        "driver_pid": pid,
+        "trials_done_before_kill": trials_done,
+        "run_status": status,
+        "run_failed_after_s": failed_after if status == "FAILED" else None,
+        "job_status": job_status,
+        "versions_registered": len(versions),
+        "killed_job_clean": status == "FAILED" and failed_after <= 60 and not versions,
+    }
+
+
+# --- MLflow ------------------------------------------------------------------------------------
+def stop_mlflow(stack: ChaosStack) -> dict[str, Any]:
+    """Stop the stack's MLflow server (its pid from started.json) and wait until it is gone."""
+    started = json.loads((stack.home / "started.json").read_text())
+    pid = int(started["mlflow_pid"])
+    os.killpg(pid, signal.SIGTERM)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and stack_module._answers(
+        f"{stack.settings.tracking_uri}/health", timeout=1
+    ):
+        time.sleep(0.3)
+    return {"pid": pid, "stopped_in_s": round(time.monotonic() - t0, 2)}
+
+
+def start_mlflow(stack: ChaosStack) -> dict[str, Any]:
+    t0 = time.monotonic()
+    pid = stack_module.start_mlflow(stack.settings)
+    path = stack.home / "started.json"
+    started = json.loads(path.read_text())
+    if pid is not None:
+        started["mlflow_pid"] = pid
+        path.write_text(json.dumps(started, indent=2))
+    return {"pid": pid, "started_in_s": round(time.monotonic() - t0, 2)}
+
+
+def registry_probe(stack: ChaosStack) -> dict[str, Any]:
+    status, body, headers, seconds = stack.http("GET", "/v1/models", key="predict", timeout=60)
+    return {
+        "status": status,
+        "seconds": round(seconds, 3),
+        "retry_after": headers.get("Retry-After") or headers.get("retry-after"),
+        "detail": body.get("detail", "")[:120] if isinstance(body, dict) else str(body)[:120],
+    }
+
+
+# --- promotions --------------------------------------------------------------------------------
+def concurrent_promotions(stack: ChaosStack, model: str, alias: str = "canary") -> dict[str, Any]:
+    """20 simultaneous promotions of one alias (versions 1 and 2): all answer, none 5xx, and the
+    registry ends in exactly one state that the versions listing agrees with."""
+    barrier = threading.Barrier(20)
+    results: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def promote(version: str) -> None:
+        barrier.wait(timeout=30)
+        status = stack.http(
+            "POST", f"/v1/models/{model}/aliases/{alias}", {"version": version}, timeout=60
+        )[0]
+        with lock:
+            results.append((version, status))
+
+    threads = [threading.Thread(target=promote, args=(str(1 + i % 2),)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    statuses = [status for _, status in results]
+    models = {m["name"]: m for m in stack.http("GET", "/v1/models")[1]["models"]}
+    final = models[model]["aliases"].get(alias)
+    versions = stack.http("GET", f"/v1/models/{model}/versions")[1]["versions"]
+    holders = [v["version"] for v in versions if alias in v["aliases"]]
+    ok = (
+        len(statuses) == 20
+        and all(s == 200 for s in statuses)
+        and final in ("1", "2")
+        and holders == [final]
+    )
+    return {
+        "alias": alias,
+        "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+        "final_version": final,
+        "versions_holding_alias": holders,
+        "concurrent_promotions_ok": ok,
+    }
+
+
+# --- model integrity ----------------------------------------------------------------------------
+def _skops_file(stack: ChaosStack, model: str, version: str) -> Path:
+    from mlflow import MlflowClient
+
+    source = MlflowClient(stack.settings.tracking_uri).get_model_version(model, version).source
+    model_id = str(source).rsplit("/", 1)[-1]  # models:/m-<id>
+    root = Path(stack.settings.artifacts_destination)
+    (path,) = [p for p in root.rglob("model.skops") if model_id in p.parts]
+    return path
+
+
+def tampered_model(stack: ChaosStack, model: str) -> dict[str, Any]:
+    """Version 1 serves as champion; append a byte to version 2's model.skops on disk, point
+    champion at 2: the replica must refuse it (log line), keep version 1 and keep answering."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(stack.settings.tracking_uri)
+    manifest = client.get_model_version(model, "2").tags.get("rayline.manifest")
+    row = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+    predict = f"/v1/models/{model}/predict"
+    stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "1"})
+    before = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and before != "1":  # the watcher polls every second
+        answer = stack.http("POST", predict, row)[1]
+        before = answer.get("version") if isinstance(answer, dict) else None
+        time.sleep(0.5)
+    skops = _skops_file(stack, model, "2")
+    skops.write_bytes(skops.read_bytes() + b"\0")
+    promoted = stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "2"})[0]
+    info: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = stack.http("GET", f"/model-info?model={model}@champion")[1]["models"][0]
+        if info.get("last_error"):
+            break
+        time.sleep(1)
+    answers = [stack.http("POST", predict, row) for _ in range(10)]
+    served = sorted({str(a[1].get("version")) for a in answers if isinstance(a[1], dict)})
+    statuses = sorted({a[0] for a in answers})
+    direct = stack.http("POST", predict + "?version=2", row)
+    time.sleep(2)  # replica logs are flushed asynchronously
+    log_lines = replica_log_lines(stack.temp_dir, rf"keeping {model}@champion.*IntegrityError")
+    refused = (
+        bool(manifest)
+        and before == "1"
+        and promoted == 200
+        and info.get("version") == "1"
+        and "IntegrityError" in str(info.get("last_error"))
+        and statuses == [200]
+        and served == ["1"]
+        and direct[0] == 503
+        and bool(log_lines)
+    )
+    stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "1"})
+    return {
+        "manifest_recorded": bool(manifest),
+        "tampered_file": str(skops),
+        "served_before": before,
+        "served_after": served,
+        "statuses_after": statuses,
+        "model_info_last_error": str(info.get("last_error"))[:300],
+        "direct_version_2": {"status": direct[0], "detail": str(direct[1])[:200]},
+        "replica_log": log_lines,
+        "tampered_model_refused": refused,
+    }

@@ -1,0 +1,1 @@
+"""Ray Job entrypoints: `python -m jobs.train`, `jobs.batch_predict`, `jobs.benchmark`."""

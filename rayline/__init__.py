@@ -1,0 +1,1 @@
+"""Rayline: train and serve scikit-learn models on Ray with MLflow."""

@@ -1,0 +1,190 @@
+"""The estimator catalog: families, their default search spaces, and the model pipeline.
+
+A family names one scikit-learn estimator per task. The preprocessing (imputation, scaling,
+one-hot encoding) is part of every pipeline, so a served model applies exactly what training did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC, SVR
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[Task, ...] = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One estimator family: a factory per task and a default search space."""
+
+    factories: dict[Task, Callable[..., BaseEstimator]]
+    space: dict[Task, dict[str, Any]] = field(default_factory=dict)
+    seeded: bool = True
+    params_from: dict[Task, Callable[..., BaseEstimator]] = field(default_factory=dict)
+    """The estimator whose parameters the search space sets, where a factory wraps it."""
+
+
+CATALOG: dict[str, Family] = {
+    "random_forest": Family(
+        factories={"classification": RandomForestClassifier, "regression": RandomForestRegressor},
+        space={
+            "classification": {
+                "n_estimators": [50, 100, 200],
+                "max_depth": [None, 6, 12],
+                "min_samples_leaf": [1, 2, 4],
+                "max_features": ["sqrt", 0.5],
+            },
+            "regression": {
+                "n_estimators": [50, 100, 200],
+                "max_depth": [None, 6, 12],
+                "min_samples_leaf": [1, 2, 4],
+                "max_features": [1.0, 0.5],
+            },
+        },
+    ),
+    "extra_trees": Family(
+        factories={"classification": ExtraTreesClassifier, "regression": ExtraTreesRegressor},
+        space={
+            task: {
+                "n_estimators": [100, 200],
+                "max_depth": [None, 8],
+                "min_samples_leaf": [1, 2],
+            }
+            for task in TASKS
+        },
+    ),
+    "gradient_boosting": Family(
+        factories={
+            "classification": HistGradientBoostingClassifier,
+            "regression": HistGradientBoostingRegressor,
+        },
+        space={
+            task: {
+                "learning_rate": {"loguniform": [0.02, 0.3]},
+                "max_iter": [100, 200],
+                "max_leaf_nodes": [15, 31],
+                "l2_regularization": [0.0, 1.0],
+            }
+            for task in TASKS
+        },
+    ),
+    "linear": Family(
+        factories={
+            "classification": lambda **kw: LogisticRegression(max_iter=2000, **kw),
+            "regression": Ridge,
+        },
+        space={
+            "classification": {"C": {"loguniform": [0.01, 100.0]}},
+            "regression": {"alpha": {"loguniform": [0.01, 100.0]}},
+        },
+        seeded=False,
+    ),
+    "svm": Family(
+        factories={
+            # Calibration gives SVC class probabilities (its `probability=True` is deprecated).
+            "classification": lambda **kw: CalibratedClassifierCV(SVC(**kw), ensemble=False),
+            "regression": SVR,
+        },
+        params_from={"classification": SVC},
+        space={
+            "classification": {"C": {"loguniform": [0.1, 100.0]}, "gamma": ["scale", 0.01]},
+            "regression": {"C": {"loguniform": [0.1, 100.0]}, "epsilon": [0.01, 0.1]},
+        },
+        seeded=False,
+    ),
+    "knn": Family(
+        factories={"classification": KNeighborsClassifier, "regression": KNeighborsRegressor},
+        space={
+            task: {"n_neighbors": [3, 5, 9, 15], "weights": ["uniform", "distance"]}
+            for task in TASKS
+        },
+        seeded=False,
+    ),
+}
+
+
+def families_for(task: Task) -> list[str]:
+    """Names of the families that have an estimator for `task`."""
+    return [name for name, family in CATALOG.items() if task in family.factories]
+
+
+def estimator_params(family: str, task: Task) -> set[str]:
+    """Hyperparameter names the family's estimator accepts."""
+    spec = CATALOG[family]
+    return set(spec.params_from.get(task, spec.factories[task])().get_params(deep=False))
+
+
+def make_estimator(family: str, task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    """The bare estimator of `family` for `task` with `params` (and a seed where it has one)."""
+    spec = CATALOG[family]
+    kwargs = dict(params)
+    if spec.seeded:
+        kwargs.setdefault("random_state", seed)
+    return spec.factories[task](**kwargs)
+
+
+def make_preprocessor() -> ColumnTransformer:
+    """Impute and scale numeric columns; impute and one-hot encode the others."""
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, make_column_selector(dtype_include="number")),
+            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+        ],
+        verbose_feature_names_out=False,
+    )
+
+
+def make_pipeline_for(family: str, task: Task, params: dict[str, Any], seed: int) -> Pipeline:
+    """The full model: preprocessing followed by the family's estimator."""
+    return Pipeline(
+        [
+            ("preprocess", make_preprocessor()),
+            ("model", make_estimator(family, task, params, seed)),
+        ]
+    )
+
+
+def make_ensemble(
+    members: Sequence[tuple[str, Pipeline]], task: Task, method: str
+) -> BaseEstimator:
+    """A voting or stacking ensemble over already-configured member pipelines."""
+    from sklearn.ensemble import (
+        StackingClassifier,
+        StackingRegressor,
+        VotingClassifier,
+        VotingRegressor,
+    )
+
+    estimators = list(members)
+    if task == "classification":
+        if method == "stacking":
+            return StackingClassifier(estimators, cv=3)
+        soft = all(hasattr(pipe, "predict_proba") for _, pipe in estimators)
+        return VotingClassifier(estimators, voting="soft" if soft else "hard")
+    if method == "stacking":
+        return StackingRegressor(estimators, cv=3)
+    return VotingRegressor(estimators)

@@ -1,0 +1,175 @@
+"""Rayline's runtime settings: one `RAYLINE_*` environment class shared by stack, jobs and serving.
+
+The same code runs against the embedded default (SQLite + local files under `.rayline/`) and
+production (PostgreSQL + S3) by changing these settings only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Environment settings; every field can be set as `RAYLINE_<FIELD>` or in `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAYLINE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    mode: Literal["embedded", "production"] = "embedded"
+    """`production` refuses to start without explicit backend, artifact store and API keys."""
+
+    home: Path = PROJECT_ROOT / ".rayline"
+    """Folder for all local state: MLflow database and artifacts, Ray session, keys, logs."""
+
+    # --- MLflow --------------------------------------------------------------------------
+    mlflow_host: str = "127.0.0.1"
+    """Interface the MLflow tracking server binds to."""
+
+    mlflow_port: int = 5050
+    """Port of the MLflow tracking server (UI and REST API)."""
+
+    mlflow_workers: int = Field(1, ge=1)
+    """Server worker processes (~250 MB each). One serves a single machine's jobs and UI; raise
+    it for many concurrent clients on a PostgreSQL backend."""
+
+    mlflow_tracking_uri: str | None = None
+    """URI every process logs to; defaults to the local server `http://<host>:<port>`."""
+
+    mlflow_backend_uri: str | None = None
+    """MLflow metadata store (`sqlite:///…` or `postgresql://…`); default SQLite in `home`."""
+
+    mlflow_artifacts_destination: str | None = None
+    """Where the MLflow server stores artifacts (`s3://bucket/prefix` or a folder)."""
+
+    experiment: str = "rayline"
+    """MLflow experiment that training runs are logged to."""
+
+    # --- S3-compatible object storage ------------------------------------------------------
+    s3_endpoint_url: str | None = None
+    """S3 endpoint for artifacts and `s3://` datasets (MinIO, SeaweedFS); None means AWS."""
+
+    aws_access_key_id: SecretStr | None = None
+    """Access key for the S3 endpoint; passed to MLflow and workers through the environment."""
+
+    aws_secret_access_key: SecretStr | None = None
+    """Secret key for the S3 endpoint."""
+
+    # --- Ray -------------------------------------------------------------------------------
+    ray_node_ip_address: str = "127.0.0.1"
+    """Address the head's Ray processes listen on. 127.0.0.1 keeps every one of them on
+    loopback (a single machine); the machine's address lets other nodes join."""
+
+    ray_gcs_port: int = 6380
+    """GCS port of the local head (6379 is often Redis's)."""
+
+    ray_dashboard_port: int = 8265
+    """Ray dashboard and Jobs API port (bound to 127.0.0.1)."""
+
+    ray_agent_port: int = 52365
+    """HTTP port of the head's dashboard agent (which runs submitted jobs)."""
+
+    ray_client_port: int = 10001
+    """Ray Client server port of the head."""
+
+    ray_num_cpus: int = 2
+    """CPUs the local head offers to Ray."""
+
+    ray_object_store_bytes: int = 1_000_000_000
+    """Object store memory of the local head, in bytes."""
+
+    ray_redis_address: str | None = None
+    """`host:port` of a Redis for GCS fault tolerance; None keeps GCS state in memory."""
+
+    # --- Serving -------------------------------------------------------------------------
+    serve_host: str = "127.0.0.1"
+    """Host the Serve HTTP proxy is reached on (see serve_config.yaml `http_options`)."""
+
+    serve_port: int = 8000
+    """Port of the Serve HTTP proxy."""
+
+    api_keys: SecretStr | None = None
+    """Comma-separated `role:key` pairs (roles: admin, predict); default: keys file in home."""
+
+    web_dist: Path = PROJECT_ROOT / "web" / "dist"
+    """Built web UI that the ingress serves at `/`."""
+
+    @model_validator(mode="after")
+    def _production_needs_explicit_stores(self) -> Settings:
+        if self.mode == "production":
+            missing = [
+                f"RAYLINE_{name.upper()}"
+                for name in ("mlflow_backend_uri", "mlflow_artifacts_destination", "api_keys")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    "RAYLINE_MODE=production needs " + ", ".join(missing) + " to be set"
+                )
+        return self
+
+    @property
+    def ray_gcs_address(self) -> str:
+        return f"{self.ray_node_ip_address}:{self.ray_gcs_port}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"http://{self.mlflow_host}:{self.mlflow_port}"
+
+    @property
+    def backend_uri(self) -> str:
+        uri = self.mlflow_backend_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; Rayline ships psycopg2, so
+        # the plain URI a user writes names that driver (an explicit +driver is kept).
+        for scheme in ("postgresql://", "postgres://"):
+            if uri.startswith(scheme):
+                return "postgresql+psycopg2://" + uri.removeprefix(scheme)
+        return uri
+
+    @property
+    def artifacts_destination(self) -> str:
+        return self.mlflow_artifacts_destination or str(self.home / "artifacts")
+
+    @property
+    def ray_dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.ray_dashboard_port}"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.home / "api_keys"
+
+    @property
+    def benchmarks_dir(self) -> Path:
+        return self.home / "benchmarks"
+
+    @property
+    def storage_env(self) -> dict[str, str]:
+        """Environment that MLflow's server, clients and Ray workers need to reach S3."""
+        env: dict[str, str] = {}
+        if self.s3_endpoint_url:
+            env["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+            env["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint_url
+        if self.aws_access_key_id:
+            env["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id.get_secret_value()
+        if self.aws_secret_access_key:
+            env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key.get_secret_value()
+        return env
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment now (never cached at import time)."""
+    return Settings()

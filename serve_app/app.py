@@ -1,0 +1,30 @@
+"""The typed application builder that `serve deploy serve_config.yaml` imports.
+
+    import_path: serve_app.app:build_app
+
+`args` are validated as `AppArgs`; deployment options (replicas, autoscaling, user_config)
+come from the deployments section of serve_config.yaml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from serve_app.ingress import Ingress
+from serve_app.metrics import Metrics
+from serve_app.predictor import Predictor
+from serve_app.schemas import AppArgs
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Ingress → Predictor (+ Metrics), configured by validated builder args."""
+    validated = AppArgs.model_validate(args)
+    # The decorators turn these classes into Serve deployments, which mypy cannot see.
+    app: Application = Ingress.bind(  # type: ignore[attr-defined]
+        Predictor.bind(),  # type: ignore[attr-defined]
+        Metrics.bind(),  # type: ignore[attr-defined]
+        validated.model_dump(),
+    )
+    return app

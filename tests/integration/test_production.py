@@ -1,0 +1,230 @@
+"""Production stores by settings alone: MLflow on a real PostgreSQL with artifacts in a real
+S3-compatible server (SeaweedFS, SigV4 auth), train → register → serve, and `s3://` datasets."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import pytest
+
+from rayline.datasets import load_builtin
+from rayline.stack import ray_temp_dir
+from tests.conftest import write_config
+from tests.integration.stores import (
+    BIN,
+    LocalStack,
+    S3Server,
+    local_stack,
+    pg_query,
+    postgres_database,
+    result_event,
+    seaweed_s3,
+)
+
+pytestmark = pytest.mark.integration
+
+# Client port outside Ray's default worker port range (10002-19999).
+PORTS = {
+    "RAYLINE_MLFLOW_PORT": 5093,
+    "RAYLINE_RAY_GCS_PORT": 6467,
+    "RAYLINE_RAY_DASHBOARD_PORT": 8331,
+    "RAYLINE_SERVE_PORT": 8043,
+    "RAYLINE_RAY_AGENT_PORT": 52431,
+    "RAYLINE_RAY_CLIENT_PORT": 20043,
+}
+BUCKET = "rayline-prod"
+SETOSA = {
+    "sepal_length_cm": 5.1,
+    "sepal_width_cm": 3.5,
+    "petal_length_cm": 1.4,
+    "petal_width_cm": 0.2,
+}
+VIRGINICA = {
+    "sepal_length_cm": 6.7,
+    "sepal_width_cm": 3.0,
+    "petal_length_cm": 5.2,
+    "petal_width_cm": 2.3,
+}
+
+
+@dataclass
+class Production:
+    stack: LocalStack
+    s3: S3Server
+    database: str
+    buckets_before_up: list[str]
+
+    def client(self) -> mlflow.MlflowClient:
+        return mlflow.MlflowClient(self.stack.settings.tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+    """SeaweedFS + a fresh PostgreSQL database + a stack pointed at them by RAYLINE_* only."""
+    root = tmp_path_factory.mktemp("prod")
+    with seaweed_s3(root / "s3") as s3, postgres_database() as (database, uri):
+        buckets = [b["Name"] for b in s3.client().list_buckets().get("Buckets", [])]
+        settings = {
+            "RAYLINE_MLFLOW_BACKEND_URI": uri,
+            "RAYLINE_MLFLOW_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/mlflow",
+            "RAYLINE_S3_ENDPOINT_URL": s3.endpoint,
+            "RAYLINE_AWS_ACCESS_KEY_ID": s3.access_key,
+            "RAYLINE_AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        }
+        with local_stack(root / "home", PORTS, settings) as stack:
+            yield Production(stack, s3, database, buckets)
+
+
+@pytest.fixture(scope="module")
+def iris_prod(production: Production) -> dict[str, Any]:
+    """`iris_prod` trained by a real Ray Job against PostgreSQL + S3, then served."""
+    path = write_config(production.stack.workdir, "iris_prod")
+    result = result_event(production.stack.train(path).stdout)
+    production.stack.deploy(["iris_prod"])
+    return result
+
+
+def test_up_creates_the_bucket_and_keeps_nothing_local(production: Production) -> None:
+    assert BUCKET not in production.buckets_before_up
+    assert BUCKET in [b["Name"] for b in production.s3.client().list_buckets()["Buckets"]]
+    home = production.stack.settings.home
+    assert not (home / "mlflow.db").exists() and not (home / "artifacts").exists()
+    # MLflow created its schema in the PostgreSQL database it was pointed at.
+    assert ("Default",) in pg_query(production.database, "SELECT name FROM experiments")
+    assert pg_query(production.database, "SELECT count(*) FROM alembic_version") == [(1,)]
+
+
+def test_train_register_serve_with_postgres_and_s3(
+    production: Production, iris_prod: dict[str, Any]
+) -> None:
+    assert iris_prod["model"] == "iris_prod" and iris_prod["version"] == "1"
+    assert "champion" in iris_prod["aliases"]
+
+    status, body = production.stack.http(
+        "POST", "/v1/models/iris_prod/predict", {"instances": [SETOSA, VIRGINICA]}
+    )
+    assert status == 200, body
+    assert body["predictions"] == [0, 2] and body["version"] == "1"
+
+    # The runs are rows in PostgreSQL: the sweep's parent run and one nested run per trial.
+    run_id = iris_prod["run_id"]
+    assert pg_query(production.database, "SELECT status FROM runs WHERE run_uuid = %s", run_id) == [
+        ("FINISHED",)
+    ]
+    nested = pg_query(
+        production.database,
+        "SELECT count(*) FROM tags WHERE key = 'mlflow.parentRunId' AND value = %s",
+        run_id,
+    )
+    assert nested == [(4,)]
+    versions = pg_query(
+        production.database,
+        "SELECT version, storage_location FROM model_versions WHERE name = 'iris_prod'",
+    )
+    assert [v for v, _ in versions] == [1]
+
+    # The registered model's files are objects in the bucket, where the registry says.
+    location = versions[0][1]
+    assert location.startswith("mlflow-artifacts:/"), location
+    prefix = "mlflow/" + location.removeprefix("mlflow-artifacts:/").strip("/") + "/"
+    keys = production.s3.keys(BUCKET, prefix)
+    assert prefix + "MLmodel" in keys, keys
+    assert any(key.endswith(".skops") for key in keys), keys
+    # Plots and the config artifact of the sweep run are there too.
+    assert any(run_id in key for key in production.s3.keys(BUCKET, "mlflow/")), "no run artifacts"
+
+
+def test_training_reads_csv_and_parquet_datasets_from_s3(production: Production) -> None:
+    frame = load_builtin("iris")
+    s3 = production.s3.client()
+    s3.put_object(Bucket=BUCKET, Key="datasets/iris.csv", Body=frame.to_csv(index=False).encode())
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    s3.put_object(Bucket=BUCKET, Key="datasets/iris.parquet", Body=buffer.getvalue())
+    stack = production.stack
+
+    csv_uri = f"s3://{BUCKET}/datasets/iris.csv"
+    path = write_config(
+        stack.workdir,
+        "iris_s3",
+        dataset={"source": csv_uri, "task": "classification", "target": "target"},
+        search={"num_samples": 2},
+        estimators={"linear": {}},
+        ensemble={"enabled": False},
+    )
+    result = result_event(stack.train(path).stdout)
+    assert result["model"] == "iris_s3" and result["version"] == "1"
+    params = production.client().get_run(result["run_id"]).data.params
+    assert params["dataset"] == csv_uri and params["rows"] == "150"
+
+    # Parquet goes through the same reader, and a missing object is an error naming it: one
+    # short Ray job, whose settings (endpoint, keys) come from the Ray processes' environment.
+    script = f"""
+import ray
+from rayline.config import DatasetConfig
+from rayline.datasets import DatasetError, load
+from rayline.settings import get_settings
+ray.init()
+frame = load(DatasetConfig(source="s3://{BUCKET}/datasets/iris.parquet", task="classification"),
+             get_settings())
+print("parquet rows", len(frame), "columns", len(frame.columns))
+try:
+    load(DatasetConfig(source="s3://{BUCKET}/datasets/nope.csv", task="classification"),
+         get_settings())
+except DatasetError as exc:
+    print("missing:", exc)
+"""
+    out = stack.run(
+        str(BIN / "ray"), "job", "submit", "--address", stack.settings.ray_dashboard_url,
+        "--", "python", "-c", script,
+    ).stdout  # fmt: skip
+    assert "parquet rows 150 columns 5" in out
+    assert f"missing: dataset.source s3://{BUCKET}/datasets/nope.csv" in out
+
+
+def test_no_credential_in_mlflow_params_tags_or_logs(
+    production: Production, iris_prod: dict[str, Any]
+) -> None:
+    """Runs last in this module, so it covers every job above (sweeps and S3 dataset reads)."""
+    secret = production.s3.secret_key
+    client = production.client()
+    experiment = client.get_experiment_by_name("rayline-tests")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) >= 5  # the sweep and its trials
+    for run in runs:
+        for value in [*run.data.params.values(), *run.data.tags.values()]:
+            assert secret not in value, f"run {run.info.run_id} carries the S3 secret"
+    for version in client.search_model_versions("name='iris_prod'"):
+        assert all(secret not in value for value in version.tags.values())
+
+    # Nowhere in the whole MLflow database either (registry, inputs, traces, ...).
+    dump = subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", production.database],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "iris_prod" in dump and secret not in dump
+
+    # Nor in the stack's logs, Ray's session logs (jobs, replicas, raylet) or the job output.
+    settings = production.stack.settings
+    for folder in (settings.logs_dir, ray_temp_dir(settings) / "session_latest" / "logs"):
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        assert files, f"no logs in {folder}"
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"the S3 secret is in {path}"
+
+
+def test_wrong_s3_credentials_are_refused_by_the_server(production: Production) -> None:
+    """The S3 server really checks signatures, so the passing tests above used the keys."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError):
+        production.s3.client(secret_key="not-the-secret").list_objects_v2(Bucket=BUCKET)

@@ -1,0 +1,323 @@
+"""The Serve application over real HTTP: every protocol, errors, auth, live alias promotion."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sklearn.datasets import load_iris
+
+from serve_app.ingress import ENDPOINTS
+from tests.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
+COLUMNS = list(ROW)
+
+
+def test_health_and_readiness_are_open(serving: Stack) -> None:
+    assert serving.http("GET", "/health", key=None)[:2] == (200, {"status": "ok"})
+    status, body, _ = serving.http("GET", "/ready", key=None)
+    assert status == 200 and body["ready"] is True
+    assert body["models"][0]["name"] == "iris_it"
+    assert serving.http("GET", "/v2/health/ready", key=None)[1] == {"ready": True}
+    assert serving.http("GET", "/ping", key=None)[0] == 200
+
+
+def test_rayline_predict_returns_labels_probabilities_and_version(serving: Stack) -> None:
+    status, body, _ = serving.http(
+        "POST",
+        "/v1/models/iris_it/predict",
+        {"instances": [ROW, dict(zip(COLUMNS, [6.7, 3.0, 5.2, 2.3], strict=True))]},
+        key="predict",
+    )
+    assert status == 200, body
+    assert body["predictions"] == [0, 2]
+    assert body["classes"] == [0, 1, 2]
+    assert len(body["probabilities"]) == 2 and body["probabilities"][0][0] > 0.5
+    assert body["version"] == "1" and body["alias"] == "champion"
+    # The default model answers /predict.
+    assert serving.http("POST", "/predict", {"instances": [ROW]})[1]["predictions"] == [0]
+
+
+def test_csv_body_predicts_every_row(serving: Stack) -> None:
+    csv = (
+        "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n"
+        "6.7,3.0,5.2,2.3\n"
+    )
+    status, body, _ = serving.http(
+        "POST", "/v1/models/iris_it/predict", raw=csv.encode(), headers={"Content-Type": "text/csv"}
+    )
+    assert status == 200 and body["predictions"] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": COLUMNS, "data": [list(ROW.values())]}},
+        {"dataframe_records": [ROW]},
+        {"instances": [ROW]},
+        {"inputs": {k: [v] for k, v in ROW.items()}},
+    ],
+)
+def test_mlflow_scoring_protocol_formats(serving: Stack, payload: dict[str, Any]) -> None:
+    status, body, _ = serving.http("POST", "/invocations", payload, key="predict")
+    assert (status, body) == (200, {"predictions": [0]})
+
+
+def test_mlflow_scoring_client_works_unchanged(
+    serving: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login rayline password {serving.predict_key}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = ScoringServerClient("127.0.0.1", serving.settings.serve_port)
+    client.wait_server_ready(timeout=10)
+    frame = load_iris(as_frame=True).frame.drop(columns="target").head(5)
+    frame.columns = COLUMNS
+    response = client.invoke(frame)
+    assert response["predictions"] == [0] * 5
+    assert response.get_predictions()[0].tolist() == [0] * 5
+
+
+def test_open_inference_protocol_v2(serving: Stack) -> None:
+    status, meta, _ = serving.http("GET", "/v2/models/iris_it")
+    assert status == 200 and [i["name"] for i in meta["inputs"]] == COLUMNS
+    assert serving.http("GET", "/v2/models/iris_it/ready")[1] == {"name": "iris_it", "ready": True}
+    by_column = {
+        "id": "r1",
+        "inputs": [
+            {"name": c, "shape": [1], "datatype": "FP64", "data": [v]} for c, v in ROW.items()
+        ],
+    }
+    status, body, _ = serving.http("POST", "/v2/models/iris_it/infer", by_column)
+    assert status == 200 and body["id"] == "r1" and body["model_version"] == "1"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["predict"]["data"] == [0]
+    assert outputs["predict_proba"]["shape"] == [1, 3]
+    tensor = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 4],
+                "datatype": "FP64",
+                "data": [*ROW.values(), 6.7, 3.0, 5.2, 2.3],
+            }
+        ]
+    }
+    assert serving.http("POST", "/v2/models/iris_it/infer", tensor)[1]["outputs"][0]["data"] == [
+        0,
+        2,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "names"),
+    [
+        (
+            {"instances": [{k: v for k, v in ROW.items() if k != "petal_width_cm"}]},
+            422,
+            "petal_width_cm",
+        ),
+        ({"instances": [{**ROW, "colour": 1.0}]}, 422, "colour"),
+        ({"instances": [{**ROW, "sepal_length_cm": "wide"}]}, 422, "sepal_length_cm"),
+        ({"instances": [[1.0, 2.0]]}, 422, "4 values"),
+        ({"instances": [[[1.0, 2.0, 3.0, 4.0]]]}, 422, "nested"),
+        ({"rows": [ROW]}, 422, "rows"),
+    ],
+)
+def test_bad_input_is_rejected_naming_the_field(
+    serving: Stack, payload: dict[str, Any], status: int, names: str
+) -> None:
+    got, body, _ = serving.http("POST", "/v1/models/iris_it/predict", payload)
+    assert got == status
+    assert names in body["detail"]
+    assert "wide" not in body["detail"] and "Traceback" not in body["detail"]
+
+
+def test_nan_and_infinity_are_rejected(serving: Stack) -> None:
+    raw = b'{"instances": [[NaN, 3.5, 1.4, Infinity]]}'
+    status, body, _ = serving.http(
+        "POST", "/v1/models/iris_it/predict", raw=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 422 and "sepal_length_cm" in body["detail"]
+
+
+def test_transport_errors(serving: Stack) -> None:
+    assert (
+        serving.http(
+            "POST", "/predict", raw=b"{not json", headers={"Content-Type": "application/json"}
+        )[0]
+        == 400
+    )
+    assert (
+        serving.http("POST", "/predict", raw=b"<x/>", headers={"Content-Type": "application/xml"})[
+            0
+        ]
+        == 415
+    )
+    huge = b'{"instances": [' + b"[1.0, 2.0, 3.0, 4.0]," * 300_000 + b"[1,2,3,4]]}"
+    status, body, _ = serving.http(
+        "POST", "/predict", raw=huge, headers={"Content-Type": "application/json"}
+    )
+    assert status == 413 and "bytes" in body["detail"]
+    status, body, _ = serving.http("POST", "/v1/models/nope/predict", {"instances": [ROW]})
+    assert status == 404 and "nope" in body["detail"]
+
+
+def test_auth_matrix_on_every_protected_route(serving: Stack) -> None:
+    checked = 0
+    for endpoint in ENDPOINTS:
+        if endpoint.role is None:
+            continue
+        path = endpoint.path.format(name="iris_it", alias="champion", job_id="raysubmit_x")
+        status, _, headers = serving.http(endpoint.method, path, key=None)
+        assert status == 401, (endpoint.method, path)
+        assert headers.get("WWW-Authenticate") == "Bearer"
+        assert (
+            serving.http(
+                endpoint.method, path, key=None, headers={"Authorization": "Bearer wrong"}
+            )[0]
+            == 401
+        )
+        if endpoint.role == "admin":
+            assert serving.http(endpoint.method, path, key="predict")[0] == 403, path
+        checked += 1
+    assert checked >= 20
+    basic = base64.b64encode(f"any:{serving.predict_key}".encode()).decode()
+    assert serving.http("GET", "/v1/whoami", key=None, headers={"Authorization": f"Basic {basic}"})[
+        1
+    ] == {"role": "predict"}
+
+
+def test_openapi_describes_every_route(serving: Stack) -> None:
+    status, doc, _ = serving.http("GET", "/openapi.json", key=None)
+    assert status == 200
+    for endpoint in ENDPOINTS:
+        assert endpoint.method.lower() in doc["paths"][endpoint.path]
+
+
+def test_registry_routes_and_metrics(serving: Stack) -> None:
+    models = {m["name"]: m for m in serving.http("GET", "/v1/models")[1]["models"]}
+    assert models["iris_it"]["aliases"]["champion"] == "1"
+    versions = serving.http("GET", "/v1/models/iris_it/versions")[1]["versions"]
+    assert versions[-1]["metrics"]["accuracy"] >= 0.9
+    assert "champion" in versions[-1]["aliases"]
+    schema = serving.http("GET", "/v1/models/iris_it/schema")[1]
+    assert [c["name"] for c in schema["inputs"]] == COLUMNS
+    assert set(schema["input_example"]) == set(COLUMNS)
+    serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})
+    time.sleep(2.5)  # the ingress hands its counters over once a second
+    text = serving.http("GET", "/metrics")[1]
+    assert (
+        'rayline_requests_total{route="predict_model",model="iris_it",version="1",'
+        'status="200"}' in text
+    )
+    assert "rayline_request_latency_seconds_bucket" in text
+    series = serving.http("GET", "/v1/metrics/timeseries?minutes=5")[1]
+    assert series["totals"]["requests"] > 0 and any(
+        m["model"] == "iris_it" for m in series["by_model"]
+    )
+    cluster = serving.http("GET", "/v1/cluster")[1]
+    assert cluster["totals"]["cpus_total"] == 2
+    assert cluster["serve"]["applications"][0]["status"] == "RUNNING"
+    assert any(j["kind"] == "train" for j in cluster["jobs"])
+
+
+def test_promotion_under_load_switches_version_without_failed_requests(
+    serving: Stack, iris_model: dict[str, Any]
+) -> None:
+    # A second version of the same model, trained by a real job with a different sweep.
+    path = serving.configs / "iris_it.yaml"
+    result = serving.train(path, "--force")
+    assert "registered iris_it version 2" in result.stdout
+    promoted = serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "1"})
+    assert promoted[0] == 200  # keep v1 as champion while load starts
+
+    stop = threading.Event()
+    outcomes: Counter[tuple[int, str]] = Counter()
+    lock = threading.Lock()
+
+    def client() -> None:
+        while not stop.is_set():
+            status, body, _ = serving.http(
+                "POST",
+                "/v1/models/iris_it/predict",
+                {"instances": [ROW]},
+                key="predict",
+                timeout=30,
+            )
+            with lock:
+                outcomes[(status, body.get("version", "") if isinstance(body, dict) else "")] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    status, body, _ = serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "2"})
+    assert (status, body["previous_version"]) == (200, "1")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and outcomes[(200, "2")] < 20:
+        time.sleep(0.5)
+    time.sleep(1)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert set(status for status, _ in outcomes) == {200}, outcomes
+    assert outcomes[(200, "2")] >= 20, outcomes
+    assert outcomes[(200, "1")] > 0, outcomes
+    info = serving.http("GET", "/model-info")[1]
+    assert info["models"][0]["version"] == "2"
+
+
+def test_unknown_alias_is_404_and_bad_version_is_422(serving: Stack) -> None:
+    assert (
+        serving.http("POST", "/v1/models/iris_it/predict?alias=nope", {"instances": [ROW]})[0]
+        == 404
+    )
+    assert serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "99"})[0] == 404
+    assert serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "x"})[0] == 422
+
+
+def test_jobs_routes_submit_follow_and_list(serving: Stack) -> None:
+    spec = json.loads(
+        json.dumps(
+            {
+                "name": "iris_ui",
+                "dataset": {"source": "iris"},
+                "split": {"cv_folds": 3},
+                "search": {"num_samples": 2},
+                "estimators": {"knn": {}},
+                "ensemble": {"enabled": False},
+            }
+        )
+    )
+    status, body, _ = serving.http("POST", "/v1/jobs", {"spec": spec})
+    assert status == 201, body
+    job_id = body["job_id"]
+    deadline = time.monotonic() + 180
+    detail: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        detail = serving.http("GET", f"/v1/jobs/{job_id}")[1]
+        if detail["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            break
+        time.sleep(2)
+    assert detail["status"] == "SUCCEEDED", detail
+    assert detail["progress"]["trials_done"] == detail["progress"]["trials_total"] == 2
+    assert len(detail["trials"]) == 2 and detail["result"]["model"] == "iris_ui"
+    assert detail["mlflow_run_url"].startswith(serving.settings.tracking_uri)
+    logs = serving.http("GET", f"/v1/jobs/{job_id}/logs?tail=50")[1]["logs"]
+    assert "registered iris_ui version 1" in logs
+    assert any(j["job_id"] == job_id for j in serving.http("GET", "/v1/jobs")[1]["jobs"])
+    bad = serving.http("POST", "/v1/jobs", {"spec": {**spec, "estimators": {"nope": {}}}})
+    assert bad[0] == 422 and "estimators.nope" in bad[1]["detail"]

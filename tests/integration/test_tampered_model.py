@@ -1,0 +1,59 @@
+"""Model integrity on the real stack: a tampered artifact is refused, and the replica keeps
+serving the version it had."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import write_config
+from tests.stack import Stack
+
+pytestmark = pytest.mark.integration
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def _skops_file(stack: Stack, name: str, version: str) -> Path:
+    source = MlflowClient(stack.settings.tracking_uri).get_model_version(name, version).source
+    model_id = source.rsplit("/", 1)[-1]  # models:/m-<id>
+    root = Path(stack.settings.artifacts_destination)
+    (path,) = [p for p in root.rglob("model.skops") if model_id in p.parts]
+    return path
+
+
+def test_tampered_version_is_refused_and_the_old_one_keeps_serving(serving: Stack) -> None:
+    path = write_config(serving.configs, "iris_tamper", search={"num_samples": 2})
+    serving.train(path)
+    assert "registered iris_tamper version 2" in serving.train(path, "--force").stdout
+    assert (
+        serving.http("POST", "/v1/models/iris_tamper/aliases/champion", {"version": "1"})[0] == 200
+    )
+    predict = "/v1/models/iris_tamper/predict"
+    assert serving.http("POST", predict, {"instances": [ROW]})[1]["version"] == "1"
+
+    skops = _skops_file(serving, "iris_tamper", "2")
+    skops.write_bytes(skops.read_bytes() + b"\0")  # one extra byte
+    assert (
+        serving.http("POST", "/v1/models/iris_tamper/aliases/champion", {"version": "2"})[0] == 200
+    )
+
+    info: dict[str, object] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        info = serving.http("GET", "/model-info?model=iris_tamper@champion")[1]["models"][0]
+        if info.get("last_error"):
+            break
+        time.sleep(1)
+    assert info["version"] == "1"
+    assert "IntegrityError" in str(info["last_error"])
+    assert "changed: model.skops" in str(info["last_error"])
+    for _ in range(10):
+        status, body, _ = serving.http("POST", predict, {"instances": [ROW]})
+        assert (status, body["version"]) == (200, "1")
+
+    status, body, headers = serving.http("POST", predict + "?version=2", {"instances": [ROW]})
+    assert status == 503 and "integrity check" in body["detail"]
+    assert headers.get("Retry-After")

@@ -1,0 +1,113 @@
+"""Production settings without servers: the PostgreSQL driver, what Ray processes inherit
+(S3 keys only under RAYLINE_* names), the GCS Redis namespace and Ray's socket paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rayline import stack
+from rayline.settings import Settings
+
+SECRET = "s3cr3t-for-unit-tests"
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u@db:5432/mlflow", "postgresql+psycopg2://u@db:5432/mlflow"),
+        ("postgres://u@db/mlflow", "postgresql+psycopg2://u@db/mlflow"),
+        ("postgresql+psycopg://u@db/mlflow", "postgresql+psycopg://u@db/mlflow"),
+        ("mysql+pymysql://u@db/mlflow", "mysql+pymysql://u@db/mlflow"),
+    ],
+)
+def test_backend_uri_names_the_installed_postgres_driver(given: str, used: str) -> None:
+    assert Settings(mlflow_backend_uri=given).backend_uri == used
+
+
+def test_ray_processes_get_s3_keys_only_under_rayline_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Ray Tune would copy AWS_* into every trial's runtime_env, which Ray logs in clear text.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "shell-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "shell-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "shell-token")
+    settings = Settings(
+        home=tmp_path,
+        s3_endpoint_url="http://127.0.0.1:8333",
+        aws_access_key_id="rl-id",
+        aws_secret_access_key=SECRET,
+    )
+    env = stack.ray_env(settings)
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(env)
+    assert env["RAYLINE_AWS_ACCESS_KEY_ID"] == "rl-id"
+    assert env["RAYLINE_AWS_SECRET_ACCESS_KEY"] == SECRET
+    assert env["RAYLINE_S3_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"]
+    # The MLflow server, not a Ray process, still gets the standard names.
+    assert settings.storage_env["AWS_SECRET_ACCESS_KEY"] == SECRET
+
+
+def test_settings_from_dotenv_reach_ray_processes_but_not_the_database_uri(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "RAYLINE_API_KEYS=admin:k1\nRAYLINE_EXPERIMENT=prod\n"
+        "RAYLINE_MLFLOW_BACKEND_URI=postgresql://mlflow:pw@db/mlflow\n"
+    )
+    monkeypatch.setenv("RAYLINE_MLFLOW_BACKEND_URI", "postgresql://mlflow:pw@db/mlflow")
+    env = stack.ray_env(Settings())
+    assert env["RAYLINE_API_KEYS"] == "admin:k1" and env["RAYLINE_EXPERIMENT"] == "prod"
+    assert not any("pw@db" in value for value in env.values())
+
+
+def test_shell_aws_keys_reach_ray_processes_renamed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "shell-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "shell-secret")
+    env = stack.ray_env(Settings(home=tmp_path))
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["RAYLINE_AWS_SECRET_ACCESS_KEY"] == "shell-secret"
+
+
+def test_gcs_namespace_is_stable_per_home_and_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("RAY_external_storage_namespace", raising=False)
+    assert "RAY_REDIS_ADDRESS" not in stack.ray_env(Settings(home=tmp_path))
+
+    def namespace(home: Path, port: int = 6380) -> str:
+        settings = Settings(home=home, ray_redis_address="127.0.0.1:6379", ray_gcs_port=port)
+        env = stack.ray_env(settings)
+        assert env["RAY_REDIS_ADDRESS"] == "127.0.0.1:6379"
+        return env["RAY_external_storage_namespace"]
+
+    # A restarted head finds its state again; another checkout or port never shares it.
+    assert namespace(tmp_path) == namespace(tmp_path)
+    assert len({namespace(tmp_path), namespace(tmp_path / "other"), namespace(tmp_path, 6381)}) == 3
+    monkeypatch.setenv("RAY_external_storage_namespace", "explicit")
+    assert namespace(tmp_path) == "explicit"
+
+
+@pytest.mark.parametrize("home", ["/srv/r", "/tmp/pytest-of-root/pytest-12/home0", "/x" * 40])
+def test_ray_socket_paths_fit_af_unix(home: str) -> None:
+    temp_dir = stack.ray_temp_dir(Settings(home=Path(home)))
+    # Ray's longest: <temp>/session_<date>_<time>_<usec>_<pid>/sockets/dash_<Module>.
+    worst = f"{temp_dir}/session_2026-11-22_05-56-28_324458_4194304/sockets/dash_UsageStatsHead"
+    assert len(worst.encode()) <= 107
+
+
+def test_ray_stays_on_loopback_unless_given_the_machine_address(tmp_path: Path) -> None:
+    env = stack.ray_env(Settings(home=tmp_path))
+    assert env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"  # Ray's single-machine mode
+    joinable = Settings(home=tmp_path, ray_node_ip_address="10.0.0.5")
+    assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in stack.ray_env(joinable)
+    assert joinable.ray_gcs_address == "10.0.0.5:6380"
+
+
+def test_gcs_fault_tolerance_keeps_workers_waiting_for_the_gcs(tmp_path: Path) -> None:
+    env = stack.ray_env(Settings(home=tmp_path, ray_redis_address="127.0.0.1:6379"))
+    assert int(env["RAY_gcs_rpc_server_reconnect_timeout_s"]) >= 300
+    assert env["RAY_SERVE_KV_TIMEOUT_S"] == "1"

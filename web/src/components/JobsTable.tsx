@@ -1,0 +1,60 @@
+import { Link } from 'react-router-dom';
+import type { Job } from '../api/types';
+import { formatTime, jobDuration } from '../lib/format';
+import { jobPath } from '../lib/jobs';
+import { StatusBadge } from './Badges';
+
+const KIND_LABEL: Record<string, string> = {
+  train: 'train',
+  benchmark: 'benchmark',
+  batch_predict: 'batch predict',
+  other: 'other',
+};
+
+/** Recent Ray jobs; each row opens the live job view. */
+/** `compact` drops the Kind and Started columns (kind goes under the name) for narrow cards. */
+export function JobsTable({ jobs, caption, compact = false }: { jobs: Job[]; caption: string; compact?: boolean }) {
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Job</th>
+            {compact ? null : <th scope="col">Kind</th>}
+            <th scope="col">Status</th>
+            {compact ? null : <th scope="col">Started</th>}
+            <th scope="col">Duration</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {jobs.map((job) => (
+            <tr key={job.job_id}>
+              <td>
+                <div className="cell-main">{job.name || job.job_id}</div>
+                <div className="cell-sub">
+                  {compact ? `${KIND_LABEL[job.kind] ?? job.kind} · ` : null}
+                  <span className="mono">{job.job_id}</span>
+                </div>
+              </td>
+              {compact ? null : <td>{KIND_LABEL[job.kind] ?? job.kind}</td>}
+              <td>
+                <StatusBadge status={job.status} />
+              </td>
+              {compact ? null : <td className="nowrap">{formatTime(job.start_time)}</td>}
+              <td className="nowrap">{jobDuration(job.start_time, job.end_time)}</td>
+              <td className="actions">
+                <Link to={jobPath(job.job_id)} className="btn btn-small">
+                  Open
+                </Link>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,302 @@
+/** Dashboard: Ray cluster, Serve application, live traffic charts and recent jobs (polls every 5 s). */
+import { useCallback, useMemo } from 'react';
+import type { ClusterInfo, ServeApplication, TimeSeries } from '../api/types';
+import { useApi } from '../auth/context';
+import { StatusBadge } from '../components/Badges';
+import { Chart } from '../components/Chart';
+import { EmptyState, ErrorState, Loading } from '../components/Feedback';
+import { JobsTable } from '../components/JobsTable';
+import { PageHeader } from '../components/Layout';
+import { Gauge } from '../components/ProgressBar';
+import { useResource } from '../hooks/useResource';
+import { usePageTitle } from '../hooks/usePageTitle';
+import { formatBytes, formatMs, formatNumber } from '../lib/format';
+
+export const DASHBOARD_POLL_MS = 5000;
+const WINDOW_MINUTES = 10;
+
+function ExternalLinks({ links }: { links: ClusterInfo['links'] | undefined }) {
+  if (!links) return null;
+  return (
+    <>
+      {links.ray_dashboard ? (
+        <a className="btn" href={links.ray_dashboard} target="_blank" rel="noopener noreferrer" title="Ray dashboard: cluster, jobs, actors and logs">
+          Ray UI ↗
+        </a>
+      ) : null}
+      {links.mlflow ? (
+        <a className="btn" href={links.mlflow} target="_blank" rel="noopener noreferrer" title="MLflow: experiments, runs and the model registry">
+          MLflow UI ↗
+        </a>
+      ) : null}
+    </>
+  );
+}
+
+function ClusterSummary({ cluster }: { cluster: ClusterInfo }) {
+  const { totals, nodes } = cluster;
+  const alive = nodes.filter((n) => n.alive).length;
+  return (
+    <div className="stat-grid">
+      <div className="card stat">
+        <span className="stat-label">Nodes</span>
+        <span className="stat-value">
+          {alive}
+          <span className="stat-unit"> / {nodes.length} alive</span>
+        </span>
+      </div>
+      <div className="card stat">
+        <Gauge
+          label="CPUs"
+          used={totals.cpus_used}
+          total={totals.cpus_total}
+          text={`${formatNumber(totals.cpus_used, 1)} / ${formatNumber(totals.cpus_total, 1)} used`}
+        />
+      </div>
+      <div className="card stat">
+        <Gauge
+          label="Memory"
+          used={totals.memory_used_bytes}
+          total={totals.memory_total_bytes}
+          text={`${formatBytes(totals.memory_used_bytes)} / ${formatBytes(totals.memory_total_bytes)}`}
+        />
+      </div>
+      <div className="card stat">
+        <Gauge
+          label="Object store"
+          used={totals.object_store_used_bytes}
+          total={totals.object_store_total_bytes}
+          text={`${formatBytes(totals.object_store_used_bytes)} / ${formatBytes(totals.object_store_total_bytes)}`}
+        />
+      </div>
+    </div>
+  );
+}
+
+function ServeApps({ applications }: { applications: ServeApplication[] }) {
+  if (applications.length === 0) {
+    return (
+      <EmptyState title="No Serve application is running.">
+        Deploy one with <code>serve deploy serve_config.yaml</code>.
+      </EmptyState>
+    );
+  }
+  return (
+    <div className="stack">
+      {applications.map((app) => (
+        <div key={app.name} className="serve-app">
+          <div className="serve-app-head">
+            <strong>{app.name}</strong> <StatusBadge status={app.status} />
+            {app.message ? <p className="muted small">{app.message}</p> : null}
+          </div>
+          {app.deployments.length ? (
+            <div className="table-wrap">
+              <table className="table">
+                <caption className="sr-only">Deployments of {app.name}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Deployment</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Replicas</th>
+                    <th scope="col">Message</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {app.deployments.map((d) => (
+                    <tr key={d.name}>
+                      <td className="cell-main">{d.name}</td>
+                      <td>
+                        <StatusBadge status={d.status} />
+                      </td>
+                      <td className="nowrap">
+                        {d.replicas_running} / {d.replicas_target}
+                      </td>
+                      <td className="muted small">{d.message || '—'}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <p className="muted small">No deployments.</p>
+          )}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function NodesTable({ cluster }: { cluster: ClusterInfo }) {
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="sr-only">Ray nodes</caption>
+        <thead>
+          <tr>
+            <th scope="col">Node</th>
+            <th scope="col">State</th>
+            <th scope="col">CPUs</th>
+            <th scope="col">Memory</th>
+            <th scope="col">Object store</th>
+          </tr>
+        </thead>
+        <tbody>
+          {cluster.nodes.map((n) => (
+            <tr key={n.node_id}>
+              <td>
+                <div className="cell-main">{n.address}</div>
+                <div className="cell-sub mono" title={n.node_id}>
+                  {n.node_id.slice(0, 12)}
+                </div>
+              </td>
+              <td>
+                <StatusBadge status={n.alive ? 'ALIVE' : 'DEAD'} />
+              </td>
+              <td className="nowrap">
+                {formatNumber(n.cpus_used, 1)} / {formatNumber(n.cpus_total, 1)}
+              </td>
+              <td className="nowrap">
+                {formatBytes(n.memory_used_bytes)} / {formatBytes(n.memory_total_bytes)}
+              </td>
+              <td className="nowrap">
+                {formatBytes(n.object_store_used_bytes)} / {formatBytes(n.object_store_total_bytes)}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Traffic({ series }: { series: TimeSeries }) {
+  const charts = useMemo(() => {
+    const x = series.points.map((p) => p.t);
+    return {
+      x,
+      rate: [{ label: 'requests/s', color: '#4f46e5', values: series.points.map((p) => p.requests_per_s) }],
+      latency: [
+        { label: 'p50', color: '#0891b2', values: series.points.map((p) => p.p50_ms) },
+        { label: 'p99', color: '#d97706', values: series.points.map((p) => p.p99_ms) },
+      ],
+      errors: [{ label: 'errors/s', color: '#dc2626', values: series.points.map((p) => p.errors_per_s) }],
+    };
+  }, [series]);
+  const { totals } = series;
+  const errorRate = totals.requests ? (totals.errors / totals.requests) * 100 : 0;
+  return (
+    <>
+      <p className="muted small">
+        Last {WINDOW_MINUTES} minutes: <strong>{formatNumber(totals.requests)}</strong> requests,{' '}
+        <strong>{formatNumber(totals.errors)}</strong> errors ({errorRate.toFixed(errorRate < 1 && errorRate > 0 ? 2 : 1)}%).
+      </p>
+      <div className="chart-grid">
+        <Chart title="Request rate" x={charts.x} series={charts.rate} xKind="time" unit="req/s" yFromZero emptyText="No requests in this window yet." />
+        <Chart title="Latency p50 / p99" x={charts.x} series={charts.latency} xKind="time" unit="ms" yFromZero emptyText="No requests in this window yet." />
+        <Chart title="Error rate" x={charts.x} series={charts.errors} xKind="time" unit="err/s" yFromZero emptyText="No requests in this window yet." />
+      </div>
+      {series.by_model.length ? (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Traffic by model version</caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Version</th>
+                <th scope="col">Requests</th>
+                <th scope="col">Errors</th>
+                <th scope="col">p50</th>
+                <th scope="col">p99</th>
+              </tr>
+            </thead>
+            <tbody>
+              {series.by_model.map((m) => (
+                <tr key={`${m.model}@${m.version}`}>
+                  <td className="cell-main">{m.model}</td>
+                  <td>v{m.version}</td>
+                  <td>{formatNumber(m.requests)}</td>
+                  <td>{formatNumber(m.errors)}</td>
+                  <td>{formatMs(m.p50_ms)}</td>
+                  <td>{formatMs(m.p99_ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </>
+  );
+}
+
+export default function Dashboard() {
+  usePageTitle('Dashboard');
+  const api = useApi();
+  const fetchCluster = useCallback((signal: AbortSignal) => api.cluster(signal), [api]);
+  const fetchSeries = useCallback((signal: AbortSignal) => api.timeseries(WINDOW_MINUTES, signal), [api]);
+  const cluster = useResource(fetchCluster, { pollMs: DASHBOARD_POLL_MS });
+  const series = useResource(fetchSeries, { pollMs: DASHBOARD_POLL_MS });
+  const info = cluster.data;
+
+  return (
+    <div className="page">
+      <PageHeader
+        title="Dashboard"
+        subtitle="The Ray cluster, the Serve application and its traffic. Refreshes every 5 seconds."
+        actions={<ExternalLinks links={info?.links} />}
+      />
+
+      {cluster.loading ? <Loading label="Loading the cluster state…" /> : null}
+      {cluster.error ? <ErrorState error={cluster.error} onRetry={cluster.reload} what="the cluster state" compact={Boolean(info)} /> : null}
+
+      {info ? (
+        <>
+          <section aria-labelledby="cluster-h">
+            <h2 id="cluster-h" className="section-title">
+              Ray cluster
+            </h2>
+            <ClusterSummary cluster={info} />
+          </section>
+        </>
+      ) : null}
+
+      <section className="card" aria-labelledby="traffic-h">
+        <h2 id="traffic-h" className="card-title">
+          Prediction traffic
+        </h2>
+        {series.loading ? <Loading label="Loading traffic metrics…" /> : null}
+        {series.error ? <ErrorState error={series.error} onRetry={series.reload} what="traffic metrics" compact /> : null}
+        {series.data ? <Traffic series={series.data} /> : null}
+      </section>
+
+      {info ? (
+        <div className="two-col">
+          <section className="card" aria-labelledby="serve-h">
+            <h2 id="serve-h" className="card-title">
+              Serve applications
+            </h2>
+            <ServeApps applications={info.serve.applications} />
+          </section>
+          <section className="card" aria-labelledby="nodes-h">
+            <h2 id="nodes-h" className="card-title">
+              Nodes
+            </h2>
+            {info.nodes.length ? <NodesTable cluster={info} /> : <EmptyState title="No Ray nodes reported." />}
+          </section>
+        </div>
+      ) : null}
+
+      {info ? (
+        <section className="card" aria-labelledby="jobs-h">
+          <h2 id="jobs-h" className="card-title">
+            Recent jobs
+          </h2>
+          {info.jobs.length ? (
+            <JobsTable jobs={info.jobs} caption="Recent Ray jobs" />
+          ) : (
+            <EmptyState title="No jobs yet.">Start one from the Training page.</EmptyState>
+          )}
+        </section>
+      ) : null}
+    </div>
+  );
+}

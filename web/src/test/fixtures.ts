@@ -1,0 +1,209 @@
+/** Realistic API answers, shaped exactly like the contract, for the component tests. */
+import type {
+  BenchmarkResult,
+  Catalog,
+  ClusterInfo,
+  Job,
+  JobDetail,
+  ModelSchema,
+  ModelVersion,
+  PredictResponse,
+  RegisteredModel,
+  ShippedConfig,
+  TimeSeries,
+} from '../api/types';
+
+const GiB = 1024 ** 3;
+export const NOW = 1_750_000_000;
+
+export const trainJob: Job = {
+  job_id: 'raysubmit_abc123',
+  status: 'RUNNING',
+  kind: 'train',
+  name: 'iris sweep',
+  entrypoint: 'python -m jobs.train configs/train/iris.yaml',
+  start_time: NOW - 90,
+  end_time: null,
+  message: '',
+};
+
+export const finishedJob: Job = {
+  job_id: 'raysubmit_old999',
+  status: 'SUCCEEDED',
+  kind: 'benchmark',
+  name: 'serving load test',
+  entrypoint: 'python -m jobs.benchmark',
+  start_time: NOW - 4000,
+  end_time: NOW - 3900,
+  message: 'done',
+};
+
+export const cluster: ClusterInfo = {
+  nodes: [
+    {
+      node_id: 'a1b2c3d4e5f6a7b8c9d0',
+      address: '127.0.0.1',
+      alive: true,
+      cpus_total: 2,
+      cpus_used: 1.5,
+      memory_total_bytes: 24 * GiB,
+      memory_used_bytes: 6 * GiB,
+      object_store_total_bytes: 1 * GiB,
+      object_store_used_bytes: 0.25 * GiB,
+      resources: { CPU: 2 },
+    },
+  ],
+  totals: {
+    cpus_total: 2,
+    cpus_used: 1.5,
+    memory_total_bytes: 24 * GiB,
+    memory_used_bytes: 6 * GiB,
+    object_store_total_bytes: 1 * GiB,
+    object_store_used_bytes: 0.25 * GiB,
+  },
+  serve: {
+    applications: [
+      {
+        name: 'rayline',
+        status: 'RUNNING',
+        message: '',
+        deployments: [
+          { name: 'Ingress', status: 'HEALTHY', replicas_running: 1, replicas_target: 1, message: '' },
+          { name: 'Predictor', status: 'UPDATING', replicas_running: 1, replicas_target: 2, message: 'scaling up' },
+        ],
+      },
+    ],
+  },
+  jobs: [trainJob, finishedJob],
+  links: { ray_dashboard: 'http://127.0.0.1:8265', mlflow: 'http://127.0.0.1:5050' },
+};
+
+export const timeseries: TimeSeries = {
+  interval_s: 10,
+  points: [
+    { t: NOW - 20, requests_per_s: 3, errors_per_s: 0, p50_ms: 4.2, p99_ms: 12 },
+    { t: NOW - 10, requests_per_s: 5, errors_per_s: 0.5, p50_ms: 5, p99_ms: 20 },
+    { t: NOW, requests_per_s: 4, errors_per_s: 0, p50_ms: null, p99_ms: null },
+  ],
+  totals: { requests: 120, errors: 5 },
+  by_model: [{ model: 'iris', version: '3', requests: 120, errors: 5, p50_ms: 4.6, p99_ms: 18 }],
+};
+
+export const catalog: Catalog = {
+  families: {
+    classification: ['random_forest', 'gradient_boosting', 'logistic_regression', 'svm', 'knn'],
+    regression: ['random_forest', 'gradient_boosting', 'ridge'],
+  },
+  builtin_datasets: [
+    { name: 'iris', task: 'classification', target: 'target' },
+    { name: 'wine', task: 'classification', target: 'target' },
+    { name: 'diabetes', task: 'regression', target: 'target' },
+  ],
+  metrics: {
+    classification: ['accuracy', 'f1_macro', 'roc_auc_ovr'],
+    regression: ['r2', 'neg_root_mean_squared_error'],
+  },
+};
+
+export const configs: ShippedConfig[] = [
+  {
+    name: 'iris',
+    yaml: 'name: iris\ndataset:\n  source: iris\n',
+    spec: {
+      name: 'iris',
+      dataset: { source: 'iris', target: 'target', task: 'classification' },
+      search: { algorithm: 'random', num_samples: 12, cpus_per_trial: 1, metric: 'accuracy' },
+      estimators: { random_forest: { n_estimators: [50, 100] }, logistic_regression: {} },
+    },
+  },
+  {
+    name: 'diabetes',
+    yaml: 'name: diabetes\n',
+    spec: {
+      name: 'diabetes',
+      dataset: { source: 'diabetes', target: 'target', task: 'regression' },
+      search: { algorithm: 'grid', num_samples: 1, cpus_per_trial: 0.5, metric: null },
+      estimators: { ridge: { alpha: { loguniform: [0.001, 10] } } },
+    },
+  },
+];
+
+export function jobDetail(overrides: Partial<JobDetail> = {}): JobDetail {
+  return {
+    ...trainJob,
+    progress: { trials_done: 3, trials_total: 10, best_score: 0.9467, metric: 'accuracy' },
+    trials: [
+      { trial: 0, family: 'random_forest', params: { n_estimators: 50 }, score: 0.94, score_std: 0.02, fit_time_s: 1.2, status: 'done' },
+      { trial: 1, family: 'logistic_regression', params: { C: 1.5 }, score: 0.9467, score_std: 0.01, fit_time_s: 0.3, status: 'done' },
+      { trial: 2, family: 'random_forest', params: { n_estimators: 100 }, score: 0.92, score_std: 0.03, fit_time_s: 2.1, status: 'done' },
+    ],
+    mlflow_run_url: 'http://127.0.0.1:5050/#/experiments/1/runs/r1',
+    result: null,
+    ...overrides,
+  };
+}
+
+export const models: RegisteredModel[] = [
+  {
+    name: 'iris',
+    description: 'Iris species classifier',
+    aliases: { champion: '2', challenger: '3' },
+    latest_version: '3',
+    updated_at: NOW,
+  },
+  { name: 'diabetes', description: '', aliases: { champion: '1' }, latest_version: '1', updated_at: NOW - 100 },
+];
+
+export const irisVersions: ModelVersion[] = [
+  { version: '1', created_at: NOW - 3000, run_id: 'r1', aliases: [], metrics: { accuracy: 0.9 }, family: 'knn', status: 'READY' },
+  { version: '2', created_at: NOW - 2000, run_id: 'r2', aliases: ['champion'], metrics: { accuracy: 0.9333 }, family: 'random_forest', status: 'READY' },
+  { version: '3', created_at: NOW - 1000, run_id: 'r3', aliases: ['challenger'], metrics: { accuracy: 0.9667, f1_macro: 0.966 }, family: 'logistic_regression', status: 'READY' },
+];
+
+export const schema: ModelSchema = {
+  name: 'iris',
+  alias: 'champion',
+  version: '2',
+  task: 'classification',
+  inputs: [
+    { name: 'sepal length (cm)', type: 'double', required: true },
+    { name: 'petal count', type: 'long', required: true },
+    { name: 'colour', type: 'string', required: false },
+    { name: 'wild', type: 'boolean', required: false },
+  ],
+  input_example: { 'sepal length (cm)': 5.1, 'petal count': 3, colour: 'blue', wild: true },
+  classes: ['setosa', 'versicolor', 'virginica'],
+};
+
+export const prediction: PredictResponse = {
+  model: 'iris',
+  alias: 'champion',
+  version: '2',
+  predictions: ['setosa'],
+  probabilities: [[0.82, 0.15, 0.03]],
+  classes: ['setosa', 'versicolor', 'virginica'],
+};
+
+export const benchmarks: BenchmarkResult[] = [
+  {
+    id: 'b1',
+    kind: 'serving',
+    created_at: NOW - 500,
+    settings: { model: 'iris', alias: 'champion', duration_s: 10, concurrency: 4, rows_per_request: 1 },
+    summary: { throughput_rps: 250.5, rows_per_s: 250.5, p50_ms: 6.5, p90_ms: 11, p99_ms: 30, errors: 0, requests: 2505 },
+  },
+  {
+    id: 'b2',
+    kind: 'training',
+    created_at: NOW - 400,
+    settings: { dataset: 'wine', n_configs: 8 },
+    summary: { sequential_s: 40, parallel_s: 22, speedup: 1.82, n_configs: 8, best_score_sequential: 0.97, best_score_parallel: 0.97 },
+  },
+  {
+    id: 'b3',
+    kind: 'serving',
+    created_at: NOW - 100,
+    settings: { model: 'iris', alias: 'champion', duration_s: 10, concurrency: 8, rows_per_request: 10 },
+    summary: { throughput_rps: 410, rows_per_s: 4100, p50_ms: 9, p90_ms: 15, p99_ms: 41, errors: 2, requests: 4100 },
+  },
+];
