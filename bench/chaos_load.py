@@ -50,6 +50,8 @@ class Request:
     statuses: list[int]
     """Status of every attempt; 0 is a transport error or timeout."""
     refusals_without_retry_after: int = 0
+    errors: list[str] = field(default_factory=list)
+    """What each transport error was (exception class and message), for the reports."""
 
     @property
     def final(self) -> int:
@@ -78,6 +80,10 @@ class Run:
         else:
             counts = Counter(r.final for r in self.requests)
         return {str(k): v for k, v in sorted(counts.items())}
+
+    def transport_errors(self) -> dict[str, int]:
+        """How many times each kind of transport error was seen, over all attempts."""
+        return dict(Counter(e for r in self.requests for e in r.errors).most_common())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -125,6 +131,7 @@ async def _send(
     started = time.monotonic()
     statuses: list[int] = []
     missing_retry_after = 0
+    errors: list[str] = []
     attempts = retry.attempts if retry else 1
     for attempt in range(1, attempts + 1):
         retry_after: str | None = None
@@ -133,8 +140,9 @@ async def _send(
                 await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             status = TRANSPORT_ERROR
+            errors.append(f"{type(exc).__name__}: {exc}"[:200])
         statuses.append(status)
         if status in (429, 503) and not retry_after:
             missing_retry_after += 1
@@ -142,7 +150,7 @@ async def _send(
             break
         if attempt < attempts:
             await asyncio.sleep(retry.delay(attempt, retry_after))
-    return Request(started - t0, time.monotonic() - started, statuses, missing_retry_after)
+    return Request(started - t0, time.monotonic() - started, statuses, missing_retry_after, errors)
 
 
 def _session(connections: int, timeout_s: float) -> aiohttp.ClientSession:
@@ -228,7 +236,8 @@ async def open_loop(
         for task, started in list(tasks.items()):  # never answered in time
             tasks.pop(task)
             task.cancel()
-            run.requests.append(Request(started, now - started, [TRANSPORT_ERROR]))
+            unanswered = f"no answer within {drain_s:g} s after the last arrival"
+            run.requests.append(Request(started, now - started, [TRANSPORT_ERROR], 0, [unanswered]))
         await asyncio.sleep(0)
     return run
 

@@ -86,7 +86,7 @@ def test_a_burst_beyond_capacity_gets_no_error_but_refusals_and_recovers(serving
     run = _predict_load(serving, [(250.0, 4.0)], retry=None)
     finals = run.status_counts()
     assert len(run.requests) == 1000
-    assert set(finals) <= {"200", "429", "503"}, finals
+    assert set(finals) <= {"200", "429", "503"}, (finals, run.transport_errors())
     assert finals.get("200", 0) > 0, finals
     assert sum(r.refusals_without_retry_after for r in run.requests) == 0
     recovered = _predict_load(serving, [(5.0, 2.0)], retry=None)
@@ -117,7 +117,10 @@ def test_killed_predictor_replica_loses_no_request_of_retrying_clients(serving: 
         run = _predict_load(serving, [(10.0, 15.0)], retry=Retry())
     finally:
         killer.join()
-    assert run.status_counts() == {"200": 150}, run.status_counts(attempts=True)
+    assert run.status_counts() == {"200": 150}, (
+        run.status_counts(attempts=True),
+        run.transport_errors(),
+    )
     after = _stack_replica_pids(serving, PREDICTOR_TITLE)
     assert after and not after & before  # Serve replaced every killed replica
 
