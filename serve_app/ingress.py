@@ -451,7 +451,7 @@ class Ingress:
 
     # --- predictions -----------------------------------------------------------------------
     async def _predict(self, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
-        rows.check(self.args.max_rows)
+        rows = rows.check(self.args.max_rows)
         try:
             result: dict[str, Any] = await self.predictor.options(
                 multiplexed_model_id=model_id

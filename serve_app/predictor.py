@@ -23,7 +23,7 @@ from ray import serve
 from rayline.integrity import IntegrityError
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
 from rayline.settings import get_settings
-from serve_app.schemas import HttpError, Rows
+from serve_app.schemas import HttpError, Rows, numeric_matrix
 
 log = logging.getLogger("ray.serve")
 Loader = Callable[[str, str], LoadedModel]
@@ -75,7 +75,6 @@ def _plain(value: Any) -> Any:
 
 
 _FLOATS = frozenset({"double", "float"})
-_PLAIN_NUMBERS = frozenset({int, float})
 
 
 def _numeric_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame | None:
@@ -87,15 +86,8 @@ def _numeric_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame | None:
         return None
     if rows.columns is not None and rows.columns != expected:
         return None
-    if len(rows.data[0]) != len(expected):
-        return None
-    if not {type(v) for row in rows.data for v in row} <= _PLAIN_NUMBERS:
-        return None  # bool is its own type, so True/False never pass as numbers here
-    try:
-        values = np.array(rows.data, dtype=np.float64)
-    except (ValueError, OverflowError):  # ragged rows, ints beyond float range
-        return None
-    if values.ndim != 2 or not np.all(np.abs(values) <= 1e300):  # NaN fails this too
+    values = rows.numbers if rows.numbers is not None else numeric_matrix(rows.data)
+    if values is None or values.shape[1] != len(expected):
         return None
     return pd.DataFrame(values, columns=expected, copy=False)
 
@@ -106,14 +98,15 @@ def to_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame:
     if fast is not None:
         return fast
     expected = [c.name for c in model.inputs]
+    data = rows.lists()
     if rows.columns is None:
-        if expected and len(rows.data[0]) != len(expected):
+        if expected and len(data[0]) != len(expected):
             raise HttpError(
                 422,
                 f"each row needs {len(expected)} values in the order of "
                 f"the model's columns; see GET /v1/models/{model.name}/schema",
             )
-        columns = expected or [str(i) for i in range(len(rows.data[0]))]
+        columns = expected or [str(i) for i in range(len(data[0]))]
     else:
         columns = rows.columns
     if expected:
@@ -123,7 +116,7 @@ def to_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame:
         unknown = [c for c in columns if c not in expected]
         if unknown:
             raise HttpError(422, f"unknown column(s): {', '.join(map(str, unknown[:10]))}")
-    frame = pd.DataFrame(rows.data, columns=columns)
+    frame = pd.DataFrame(data, columns=columns)
     for spec in model.inputs:
         if spec.name not in frame:
             frame[spec.name] = np.nan

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -59,19 +60,62 @@ class HttpError(Exception):
         self.retry_after = retry_after
 
 
+_PLAIN_NUMBERS = frozenset({int, float})
+_EXACT_INT = 2**53
+"""Larger integers are not exact as float64; such rows keep their Python values."""
+
+
+def numeric_matrix(data: list[list[Any]]) -> np.ndarray | None:
+    """`data` as one float64 matrix when every row is a list of the same length and every value
+    a finite int or float (ints within +-2**53, exact as floats); None otherwise."""
+    try:
+        kinds = {type(value) for row in data for value in row}
+    except TypeError:  # a row that is not a list
+        return None
+    if not kinds <= _PLAIN_NUMBERS:  # bool is its own type: True/False never pass as numbers
+        return None
+    if int in kinds and any(
+        type(value) is int and abs(value) > _EXACT_INT for row in data for value in row
+    ):
+        return None
+    try:
+        values = np.array(data, dtype=np.float64)
+    except (ValueError, OverflowError):  # ragged or nested rows, ints beyond float range
+        return None
+    if values.ndim != 2 or not np.all(np.abs(values) <= 1e300):  # NaN fails this too
+        return None
+    return values
+
+
 @dataclass
 class Rows:
     """Tabular input: optional column names and row-major values."""
 
     columns: list[str] | None
     data: list[list[Any]]
+    numbers: np.ndarray | None = None
+    """The rows as one float64 matrix when all values are plain finite numbers; `check` sets
+    it and drops `data`, so the predictor receives one buffer instead of a list per row."""
+
+    def __len__(self) -> int:
+        return len(self.data) if self.numbers is None else len(self.numbers)
+
+    def lists(self) -> list[list[Any]]:
+        """The rows as lists of values, whichever form they are held in."""
+        return self.data if self.numbers is None else self.numbers.tolist()
 
     def check(self, max_rows: int) -> Rows:
-        if not self.data:
+        """Validate the shape; returns the rows to send on (as a matrix when all numeric)."""
+        if len(self) == 0:
             raise HttpError(422, "no rows to predict")
-        if len(self.data) > max_rows:
-            raise HttpError(422, f"too many rows: {len(self.data)} > {max_rows} per request")
+        if len(self) > max_rows:
+            raise HttpError(422, f"too many rows: {len(self)} > {max_rows} per request")
+        if self.numbers is not None:
+            return self
         width = len(self.columns) if self.columns is not None else len(self.data[0])
+        numbers = numeric_matrix(self.data)
+        if numbers is not None and numbers.shape[1] == width:
+            return Rows(self.columns, [], numbers)
         for index, row in enumerate(self.data):
             if not isinstance(row, list) or len(row) != width:
                 raise HttpError(422, f"row {index}: expected a list of {width} values")

@@ -122,3 +122,33 @@ def test_watcher_keeps_serving_when_the_registry_is_down() -> None:
     registry.fail = RegistryError("down")
     assert not core.refresh(slot)
     assert slot.current.version == "1" and "RegistryError" in (slot.last_error or "")
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        Rows(None, [[5.1, 3.5, 1.4, 0.2]]),
+        Rows(None, [[5, 3, 1, 0], [6.5, 2.8, 4.6, 1.5]]),
+        Rows(COLUMNS, [[5.1, 3.5, 1.4, 0.2]] * 50),
+        Rows(["d", "c", "b", "a"], [[0.2, 1.4, 3.5, 5]]),  # other order: the general path
+    ],
+)
+def test_rows_checked_by_the_ingress_give_the_same_frame(rows: Rows) -> None:
+    """The ingress sends checked rows (one float matrix); the frame is what the lists give."""
+    checked = rows.check(max_rows=100)
+    assert checked.numbers is not None and checked.data == []
+    assert len(checked) == len(rows)
+    model = _model()
+    pd.testing.assert_frame_equal(to_frame(checked, model), to_frame(rows, model))
+
+
+def test_checked_integers_still_fit_an_integer_column() -> None:
+    model = _model(types=("double", "double", "long", "double"))
+    rows = Rows(None, [[5.1, 3.5, 2, 0.2], [6.0, 2.0, 3, 1.0]])
+    checked = rows.check(max_rows=10)
+    assert checked.numbers is not None
+    frame = to_frame(checked, model)
+    assert frame["c"].dtype == np.int64 and frame["c"].tolist() == [2, 3]
+    pd.testing.assert_frame_equal(frame, to_frame(rows, model))
+    with pytest.raises(HttpError, match="column 'c' row 0: expects an integer"):
+        to_frame(Rows(None, [[5.1, 3.5, 2.5, 0.2]]).check(max_rows=10), model)

@@ -87,6 +87,32 @@ def test_row_checks() -> None:
         Rows(None, [[{"x": 1}]]).check(10)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[1, 2, True]],  # bool is not a number
+        [[1, 2, "3"]],
+        [[1, 2, None]],
+        [[1, 2, float("nan")]],
+        [[1, 2, float("inf")]],
+        [[1, 2, 2**53 + 1]],  # not exact as a float
+        [[1, 2, 10**400]],
+    ],
+)
+def test_only_plain_finite_numbers_become_a_matrix(data: list[list[object]]) -> None:
+    checked = Rows(None, data).check(10)
+    assert checked.numbers is None and checked.data == data
+
+
+def test_numeric_rows_become_one_float_matrix() -> None:
+    checked = Rows(["a", "b"], [[1, 2.5], [3, 4]]).check(10)
+    assert checked.data == [] and checked.numbers is not None
+    assert checked.numbers.dtype.name == "float64"
+    assert checked.numbers.tolist() == [[1.0, 2.5], [3.0, 4.0]] == checked.lists()
+    with pytest.raises(HttpError, match="too many rows: 2 > 1"):
+        checked.check(1)
+
+
 def test_request_models_forbid_unknown_keys_and_app_args_validate() -> None:
     with pytest.raises(ValidationError):
         PredictRequest.model_validate({"instances": [[1]], "extra": 1})
