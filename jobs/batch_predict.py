@@ -35,7 +35,8 @@ class Scorer:
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         columns = [c.name for c in self.model.inputs] or list(batch.columns)
-        rows = Rows(columns, batch[columns].astype(object).values.tolist())
+        # check() makes all-numeric rows one float matrix: the predictor's one-step frame path.
+        rows = Rows(columns, batch[columns].astype(object).values.tolist()).check(len(batch))
         result = run_model(self.model, to_frame(rows, self.model), want_proba=True)
         out = batch.copy()
         out["prediction"] = result["predictions"]

@@ -23,7 +23,7 @@ from ray import serve
 from rayline.integrity import IntegrityError
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
 from rayline.settings import get_settings
-from serve_app.schemas import HttpError, Rows, numeric_matrix
+from serve_app.schemas import HttpError, Rows
 
 log = logging.getLogger("ray.serve")
 Loader = Callable[[str, str], LoadedModel]
@@ -79,17 +79,16 @@ _FLOATS = frozenset({"double", "float"})
 
 def _numeric_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame | None:
     """The common case in one step: an all-float signature, columns as the signature orders
-    them, every value a finite int or float. Anything else returns None and goes through the
-    column-by-column path, which names the offending column and row."""
+    them, rows that `Rows.check` made one float matrix. Anything else returns None and goes
+    through the column-by-column path, which names the offending column and row."""
     expected = [c.name for c in model.inputs]
     if not expected or any(c.type not in _FLOATS for c in model.inputs):
         return None
     if rows.columns is not None and rows.columns != expected:
         return None
-    values = rows.numbers if rows.numbers is not None else numeric_matrix(rows.data)
-    if values is None or values.shape[1] != len(expected):
+    if rows.numbers is None or rows.numbers.shape[1] != len(expected):
         return None
-    return pd.DataFrame(values, columns=expected, copy=False)
+    return pd.DataFrame(rows.numbers, columns=expected, copy=False)
 
 
 def to_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def numeric_matrix(data: list[list[Any]]) -> np.ndarray | None:
         return None
     try:
         values = np.array(data, dtype=np.float64)
-    except (ValueError, OverflowError):  # ragged or nested rows, ints beyond float range
+    except ValueError:  # ragged or nested rows
         return None
     if values.ndim != 2 or not np.all(np.abs(values) <= 1e300):  # NaN fails this too
         return None
