@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             "plan": plan.__dict__,
             "knee_rule": {"share_of_peak": KNEE_SHARE, "p99_blowup": BLOWUP},
             "retry": RETRY.__dict__,
-            "bind": "127.0.0.1 (Serve proxy, Ray dashboard, MLflow)",
+            "bind": "127.0.0.1 (Serve's HAProxy, Ray dashboard, MLflow)",
         },
     }
     parts: dict[str, Any] = {}

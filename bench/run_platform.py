@@ -136,8 +136,8 @@ def _component(kind: str, cmdline: str) -> str:
         return "mlflow server"
     if "ServeReplica" in cmdline:
         return "serve replicas"
-    if "ServeController" in cmdline or "ProxyActor" in cmdline:
-        return "serve controller + proxy"
+    if "ServeController" in cmdline or "ProxyActor" in cmdline or "haproxy" in cmdline:
+        return "serve controller + proxy (haproxy)"
     return "ray core (gcs, raylet, dashboard, agents, idle workers)"
 
 

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from bench.stats import ratio
 from rayline.datasets import load_builtin
 from rayline.registry import Registry
 from rayline.settings import Settings, get_settings
-from rayline.stack import admin_key
+from rayline.stack import admin_key, free_ports
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 MODELS = {"bench_rf": CONFIGS / "bench_rf.yaml", "bench_lr": CONFIGS / "bench_lr.yaml"}
@@ -59,18 +58,11 @@ SCENARIOS = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def mlflow_server(settings: Settings, model: str, log: Path) -> Any:
     """`mlflow models serve` for `models:/<model>@champion` on a free loopback port; stopped
     (its whole process group, nothing else) on exit."""
-    port = free_port()
+    (port,) = free_ports(1)
     env = {
         **os.environ,
         **settings.storage_env,

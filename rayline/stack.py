@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,6 +69,18 @@ def _wait(
     raise SystemExit(f"{what} did not answer on {url} within {seconds:.0f}s; see {log}")
 
 
+def free_ports(count: int) -> list[int]:
+    """Loopback ports the kernel reports free now (held open together so they are distinct)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def ray_temp_dir(settings: Settings) -> Path:
     """Ray's session folder; Unix socket paths are short, so long homes map into /tmp."""
     inside = settings.home / "ray"
@@ -111,6 +124,22 @@ def ray_env(settings: Settings) -> dict[str, str]:
         if value is not None:
             secret = isinstance(value, SecretStr)
             env[f"RAYLINE_{name.upper()}"] = value.get_secret_value() if secret else str(value)
+    # Ray Serve's throughput settings: HAProxy takes HTTP and hands it straight to the ingress
+    # replicas (one Python hop less per request), replicas call each other over gRPC and run
+    # user code on their own event loop. `make bench` measured what they buy (README).
+    env.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
+    env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    env.setdefault("RAY_SERVE_HAPROXY_BINARY_PATH", str(BIN / "rayline-haproxy"))
+    # Ingress replicas listen on ports of their own, which HAProxy forwards to: the 16 after
+    # the Serve port. Ray's default range (30000-31000) is the same for every cluster on a
+    # machine, and with two stacks side by side one stack's HAProxy reached the other's ingress.
+    env.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(settings.serve_port + 1))
+    env.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(settings.serve_port + 16))
+    # HAProxy's stats page and Prometheus listener: a free port per head, not 8404 and 9101.
+    # (Its config and sockets go to /tmp/haproxy-serve/<node id>/: one folder per node.)
+    stats_port, metrics_port = free_ports(2)
+    env.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(stats_port))
+    env.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(metrics_port))
     if settings.ray_node_ip_address == "127.0.0.1":
         # Ray swaps `--node-ip-address 127.0.0.1` for the machine's address and listens there,
         # unless it runs in its single-machine mode.

@@ -1,7 +1,7 @@
 """Ingress deployment: the HTTP API (starlette). Every route is one row of `ENDPOINTS`, which
 also drives authentication, body limits and the OpenAPI document.
 
-Request flow: Serve proxy → `Ingress` (auth, limits, parsing) → `Predictor` (by model id)
+Request flow: HAProxy (Ray Serve's) → `Ingress` (auth, limits, parsing) → `Predictor` (by model id)
 for predictions, MLflow for the registry, Ray's job API for jobs, `Metrics` for metrics.
 """
 
@@ -299,9 +299,9 @@ def _validation_detail(exc: ValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-# Beyond max_ongoing_requests the proxy queues requests for the ingress; without a bound that
-# queue grows until requests time out (408) under overload. Bounded, the proxy answers 503 with
-# Retry-After at once. serve_config.yaml may override both.
+# Beyond max_ongoing_requests requests queue for the ingress replica; without a bound that
+# queue grows until requests time out (408) under overload. Bounded, the replica answers 503
+# with Retry-After at once. serve_config.yaml may override both.
 @serve.deployment(
     name="Ingress",
     max_queued_requests=128,

@@ -41,18 +41,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) != 0
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel reports free now (held open together so they are distinct)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def wait_ports_free(ports: dict[str, int], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while (busy := [f"{k}={v}" for k, v in ports.items() if not port_free(v)]) and (
@@ -123,7 +111,9 @@ def seaweed_s3(folder: Path) -> Iterator[S3Server]:
         )
     )
     config.chmod(0o600)
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = (
+        stack_module.free_ports(8)
+    )
     data = folder / "data"
     data.mkdir(exist_ok=True)
     cmd = [
@@ -309,7 +299,7 @@ class LocalStack:
         """`ray start --address=<head>` of one more node with its own ports and temp dir."""
         temp_dir = Path("/tmp") / f"rl-{name}-{uuid.uuid4().hex[:8]}"
         self.extra_nodes.append(str(temp_dir))
-        (agent,) = free_ports(1)
+        (agent,) = stack_module.free_ports(1)
         result = subprocess.run(
             [
                 str(BIN / "ray"), "start",
