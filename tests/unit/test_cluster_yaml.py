@@ -1,6 +1,6 @@
 """cluster.yaml is a Ray cluster launcher config that `ray up` accepts: it validates against
 Ray's own schema, installs this checkout on every node, keeps token auth on and opens only the
-Serve ingress port to the world."""
+Serve ingress port to the world; every node serves as `make up` does."""
 
 from __future__ import annotations
 
@@ -112,3 +112,24 @@ def test_settings_and_secrets_come_from_outside_the_repo(config: dict[str, Any])
     assert env_sources and all(src.startswith("~/") for src in env_sources)
     for key in ("head_start_ray_commands", "worker_start_ray_commands"):
         assert ". ~/rayline.env" in _commands(config[key])
+
+
+def test_every_node_serves_as_make_up_does(config: dict[str, Any], tmp_path: Path) -> None:
+    # The Serve settings `make up` gives the head (rayline.stack.ray_env), on every cluster node:
+    # replicas start their own HTTP servers only where the raylet has them.
+    from rayline import stack
+    from rayline.settings import Settings
+
+    local = stack.ray_env(Settings(home=tmp_path))
+    names = [
+        "RAY_SERVE_ENABLE_HA_PROXY",
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
+    ]
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        commands = _commands(config[key])
+        for name in names:
+            assert f"{name}={local[name]}" in commands, f"{key}: {name}"
+        assert "RAY_SERVE_HAPROXY_BINARY_PATH=$HOME/rayline/.venv/bin/rayline-haproxy" in commands
+        assert commands.index("RAY_SERVE_ENABLE_HA_PROXY") < commands.index("ray start")
