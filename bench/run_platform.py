@@ -39,7 +39,7 @@ COLD_ENV = {
     "RAYLINE_MLFLOW_PORT": "5061",
     "RAYLINE_RAY_GCS_PORT": "6401",
     "RAYLINE_RAY_DASHBOARD_PORT": "8276",
-    "RAYLINE_SERVE_PORT": "8011",
+    "RAYLINE_SERVE_PORT": "8100",
     "RAYLINE_RAY_AGENT_PORT": "52386",
     # Not 10011: Ray gives workers ports 10002-19999 and refuses a client port among them.
     "RAYLINE_RAY_CLIENT_PORT": "9011",

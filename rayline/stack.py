@@ -130,11 +130,14 @@ def ray_env(settings: Settings) -> dict[str, str]:
     env.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
     env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     env.setdefault("RAY_SERVE_HAPROXY_BINARY_PATH", str(BIN / "rayline-haproxy"))
-    # Ingress replicas listen on ports of their own, which HAProxy forwards to: the 16 after
-    # the Serve port. Ray's default range (30000-31000) is the same for every cluster on a
-    # machine, and with two stacks side by side one stack's HAProxy reached the other's ingress.
+    # Serve's HTTP ports are the Serve port and the 17 after it: ingress replicas listen on
+    # the next 16, which HAProxy forwards to, and the Python proxy HAProxy falls back to while
+    # no replica is up on the 17th. Ray's defaults (30000-31000, 8500) are the same for every
+    # cluster on a machine, and both are bound with SO_REUSEPORT: with two stacks side by side
+    # the kernel handed one stack's requests to the other's ingress.
     env.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(settings.serve_port + 1))
     env.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(settings.serve_port + 16))
+    env.setdefault("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", str(settings.serve_port + 17))
     # HAProxy's stats page and Prometheus listener: a free port per head, not 8404 and 9101.
     # (Its config and sockets go to /tmp/haproxy-serve/<node id>/: one folder per node.)
     stats_port, metrics_port = free_ports(2)

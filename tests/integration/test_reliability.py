@@ -231,5 +231,10 @@ def test_nothing_but_loopback_listens(serving: Stack) -> None:
     for port in (settings.serve_port, settings.ray_gcs_port, settings.ray_dashboard_port,
                  settings.mlflow_port):  # fmt: skip
         assert port in listening, f"port {port} is not among the stack's listeners {listening}"
+    # Serve's own HTTP listeners sit in the stack's block after the Serve port (bound with
+    # SO_REUSEPORT, Ray's shared defaults would mix stacks): ingress replicas, fallback proxy.
+    ingress = set(listening) & set(range(settings.serve_port + 1, settings.serve_port + 17))
+    assert ingress, f"no ingress replica listens next to port {settings.serve_port}: {listening}"
+    assert settings.serve_port + 17 in listening, f"no fallback proxy: {listening}"
     exposed = {port: address for port, address in listening.items() if address != "127.0.0.1"}
     assert not exposed, f"listening beyond loopback: {exposed}"

@@ -199,12 +199,12 @@ def test_failed_job_raises_with_its_log_tail() -> None:
 
 
 def test_serve_config_serves_only_the_benchmark_models_with_the_shipped_settings() -> None:
-    config = serve_config([{"name": "bench_rf", "alias": "champion"}], port=8011)
+    config = serve_config([{"name": "bench_rf", "alias": "champion"}], port=8100)
     app = config["applications"][0]
     assert app["args"]["models"] == [{"name": "bench_rf", "alias": "champion"}]
     assert app["import_path"] == "serve_app.app:build_app"
     assert [d["name"] for d in app["deployments"]] == ["Ingress", "Predictor", "Metrics"]
-    assert config["http_options"]["port"] == 8011
+    assert config["http_options"]["port"] == 8100
 
 
 # --- jobs.benchmark ---------------------------------------------------------------------------

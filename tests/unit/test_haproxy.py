@@ -61,6 +61,53 @@ def test_the_head_runs_serve_behind_haproxy_with_its_listeners_on_free_ports(
     assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]).name == "rayline-haproxy"
     ports = {env["RAY_SERVE_HAPROXY_STATS_PORT"], env["RAY_SERVE_HAPROXY_METRICS_PORT"]}
     assert len(ports) == 2 and not ports & {"8404", "9101"}
-    # Each stack's ingress replicas take ports next to its own Serve port, not a shared range.
+    # Each stack's ingress replicas and fallback proxy take ports next to its own Serve port,
+    # not Ray's defaults, which every cluster on the machine would share.
     assert env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == "8001"
     assert env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == "8016"
+    assert env["RAY_SERVE_FALLBACK_PROXY_HTTP_PORT"] == "8017"
+
+
+def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
+    # Serve binds its HTTP ports with SO_REUSEPORT, so a port two stacks share is not an error
+    # but a coin toss over which stack answers. The dev stack (`make up`), the test stacks and
+    # the bench stacks each own the Serve port and the 17 after it; no other fixed port of any
+    # of them may fall in another's block.
+    from bench.chaos_env import PORTS as chaos
+    from bench.run_platform import COLD_ENV as platform
+    from tests.integration.test_production import PORTS as production
+    from tests.integration.test_scale_out import PORTS as scale_out
+    from tests.stack import PORTS as session
+
+    defaults = Settings()
+    dev = {
+        "serve": defaults.serve_port,
+        "mlflow": defaults.mlflow_port,
+        "gcs": defaults.ray_gcs_port,
+        "dashboard": defaults.ray_dashboard_port,
+        "agent": defaults.ray_agent_port,
+        "client": defaults.ray_client_port,
+    }
+    stacks = {
+        "make up": dev,
+        "tests/stack.py": session,
+        "test_production": production,
+        "test_scale_out": scale_out,
+        "bench/chaos_env.py": chaos,
+        "bench/run_platform.py": platform,
+    }
+    blocks = {}
+    for name, ports in stacks.items():
+        serve = int(next(v for k, v in ports.items() if "SERVE" in k.upper()))
+        ray_env = stack.ray_env(Settings(serve_port=serve))
+        block = set(range(serve, serve + 18))
+        assert set(
+            ray_env[f"RAY_SERVE_{k}_HTTP_PORT"]
+            for k in ("DIRECT_INGRESS_MIN", "DIRECT_INGRESS_MAX", "FALLBACK_PROXY")
+        ) <= {str(p) for p in block}
+        blocks[name] = block
+    for name, block in blocks.items():
+        for other, ports in stacks.items():
+            if other != name:
+                clash = block & {int(v) for v in ports.values() if str(v).isdigit()}
+                assert not clash, f"{other} uses {sorted(clash)}, in {name}'s Serve ports"
