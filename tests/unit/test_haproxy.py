@@ -79,15 +79,7 @@ def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
     from tests.integration.test_scale_out import PORTS as scale_out
     from tests.stack import PORTS as session
 
-    defaults = Settings()
-    dev = {
-        "serve": defaults.serve_port,
-        "mlflow": defaults.mlflow_port,
-        "gcs": defaults.ray_gcs_port,
-        "dashboard": defaults.ray_dashboard_port,
-        "agent": defaults.ray_agent_port,
-        "client": defaults.ray_client_port,
-    }
+    dev = {k: v for k, v in Settings().model_dump().items() if k.endswith("_port")}
     stacks = {
         "make up": dev,
         "tests/stack.py": session,
