@@ -46,11 +46,11 @@ from bench.chaos_load import (
     closed_loop,
     lateness,
     open_loop,
-    percentile,
     summarize,
     windows,
 )
-from tests.conftest import write_config
+from bench.train_config import write_config
+from rayline.benchmarking.stats import percentile
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reliability.json"
 MODEL = "chaos_iris"

@@ -452,7 +452,7 @@ def auth_matrix(stack: ChaosStack) -> dict[str, Any]:
 
 def ray_token_required(stack: ChaosStack) -> dict[str, Any]:
     """Ray's dashboard and Jobs API without the token, with a wrong one, and with the right one."""
-    from serve_app.metrics import ray_token
+    from rayline.ray_api import ray_token
 
     base = stack.settings.ray_dashboard_url
     results: dict[str, Any] = {}

@@ -25,6 +25,8 @@ from typing import Any
 import yaml
 
 from rayline import stack as stack_module
+from rayline.keys import read_keys
+from rayline.ray_api import dashboard_get
 from rayline.settings import PROJECT_ROOT, Settings
 
 BIN = Path(sys.executable).parent
@@ -180,8 +182,6 @@ class ChaosStack:
 
     # --- Ray state: the replicas of this stack -------------------------------------------
     def dashboard(self, path: str, timeout: float = 10) -> Any:
-        from serve_app.metrics import dashboard_get
-
         return dashboard_get(self.settings, path, timeout=timeout)
 
     def replicas(self, deployment: str = "Predictor") -> list[dict[str, Any]]:
@@ -253,7 +253,7 @@ def start(home: Path = HOME) -> ChaosStack:
             if attempt == 2:
                 raise
             time.sleep(10)
-    keys = dict(line.split(":", 1) for line in settings.keys_file.read_text().splitlines())
+    keys = dict(read_keys(settings))
     return ChaosStack(settings, keys["admin"], keys["predict"])
 
 
@@ -269,7 +269,7 @@ def _stop_leftovers(settings: Settings) -> None:
 def attach(home: Path = HOME) -> ChaosStack:
     """The chaos stack an earlier `--keep` run left up (for developing one phase)."""
     settings = configure_environment(home)
-    keys = dict(line.split(":", 1) for line in settings.keys_file.read_text().splitlines())
+    keys = dict(read_keys(settings))
     return ChaosStack(settings, keys["admin"], keys["predict"])
 
 

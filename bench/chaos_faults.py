@@ -13,8 +13,8 @@ from typing import Any
 
 from bench.chaos_checks import replica_log_lines
 from bench.chaos_env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
+from bench.train_config import write_config
 from rayline import stack as stack_module
-from tests.conftest import write_config
 
 DEPLOYMENTS = ("Predictor", "Ingress", "Metrics")
 

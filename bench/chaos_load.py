@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from rayline.benchmarking.stats import percentile
+
 TRANSPORT_ERROR = 0
 """Status recorded for a connection error or a client-side timeout (no HTTP answer)."""
 
@@ -84,17 +86,6 @@ class Run:
     def transport_errors(self) -> dict[str, int]:
         """How many times each kind of transport error was seen, over all attempts."""
         return dict(Counter(e for r in self.requests for e in r.errors).most_common())
-
-
-def percentile(values: list[float], q: float) -> float:
-    """q-th percentile (0-100), linear between ranks; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def lateness(run: Run) -> dict[str, float]:

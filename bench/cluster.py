@@ -175,14 +175,3 @@ def wait_ready(
             last = str(exc)
         time.sleep(0.25)
     raise RuntimeError(f"{settings.serve_url}/ready not ready after {timeout_s:.0f}s: {last}")
-
-
-def http_json(url: str, key: str | None = None, body: Any = None, timeout: float = 30) -> Any:
-    """One JSON request to the ingress (or any loopback server)."""
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.stats import finite
+from rayline.benchmarking.stats import finite
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("ray", "mlflow", "scikit-learn", "numpy", "pandas", "aiohttp", "skops", "uvicorn")

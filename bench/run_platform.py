@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.cluster import deploy, http_json, serve_config, train
-from bench.stats import median
+from bench.cluster import deploy, serve_config, train
+from rayline.benchmarking.loadgen import http_json
+from rayline.benchmarking.stats import median
 from rayline.config import load_config
+from rayline.keys import admin_key
 from rayline.registry import Registry, RegistryError
 from rayline.settings import PROJECT_ROOT, Settings
-from rayline.stack import admin_key
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 COLD_ENV = {

@@ -9,8 +9,8 @@ serve_config.yaml deployed (its models plus the benchmark models);
 (b) `mlflow models serve --env-manager local -w 2` on the same `models:/<name>@champion`,
 `POST /invocations` with `dataframe_split`;
 (c) in-process `model.predict` on the same verified model: the floor.
-The same rows go to both servers, predictions only. One closed-loop client (bench.loadgen),
-warm-up then fixed-length segments, alternating A B B A.
+The same rows go to both servers, predictions only. One closed-loop client
+(rayline.benchmarking.loadgen), warm-up then fixed-length segments, alternating A B B A.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ from typing import Any
 import pandas as pd
 
 from bench import report
-from bench.cluster import BIN, deploy, http_json, serve_config, train
-from bench.loadgen import Target, alternate, run_sync
-from bench.stats import ratio
+from bench.cluster import BIN, deploy, serve_config, train
+from rayline.benchmarking.loadgen import Target, alternate, http_json, run_sync
+from rayline.benchmarking.stats import ratio
 from rayline.datasets import load_builtin
+from rayline.keys import admin_key
 from rayline.registry import Registry
 from rayline.settings import Settings, get_settings
-from rayline.stack import admin_key, free_ports
+from rayline.stack import free_ports
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 MODELS = {"bench_rf": CONFIGS / "bench_rf.yaml", "bench_lr": CONFIGS / "bench_lr.yaml"}

@@ -19,9 +19,9 @@ from typing import Any
 
 from bench import report
 from bench.cluster import JobRun, submit_job
-from bench.stats import median, ratio
 from bench.training import run_gridsearch
 from rayline import datasets
+from rayline.benchmarking.stats import median, ratio
 from rayline.config import TrainConfig, load_config
 from rayline.settings import Settings, get_settings
 

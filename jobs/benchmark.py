@@ -4,11 +4,12 @@
         --concurrency 8 --duration-s 10 --rows-per-request 1
     python -m jobs.benchmark training --dataset breast_cancer --n-configs 24
 
-serving: the closed-loop load generator of bench.loadgen against this stack's ingress.
+serving: the closed-loop load generator (rayline.benchmarking.loadgen) against this stack's
+ingress, with the stack's admin key (RAYLINE_API_KEYS or the keys file).
 training: the same grid cross-validated sequentially in one process, then as Ray tasks across
-the cluster (bench.training). Every field of the request arrives as `--kebab-case value`; the
-ones a kind does not use are accepted and ignored. The result is written to
-`<RAYLINE_HOME>/benchmarks/<id>.json`, where `GET /v1/benchmarks` reads it.
+the cluster (rayline.benchmarking.training). Every field of the request arrives as
+`--kebab-case value`; the ones a kind does not use are accepted and ignored. The result is
+written to `<RAYLINE_HOME>/benchmarks/<id>.json`, where `GET /v1/benchmarks` reads it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.cluster import http_json
-from bench.loadgen import Target, measure, run_sync
-from bench.training import compare_sequential_parallel
+from rayline.benchmarking.loadgen import Target, http_json, measure, run_sync
+from rayline.benchmarking.training import compare_sequential_parallel
+from rayline.keys import admin_key
 from rayline.settings import Settings, get_settings
-from rayline.stack import admin_key
 
 SERVING_KEYS = ("throughput_rps", "rows_per_s", "p50_ms", "p90_ms", "p99_ms", "errors", "requests")
 
@@ -50,6 +50,9 @@ def write_result(settings: Settings, document: dict[str, Any]) -> Path:
 
 def serving(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     key = admin_key(settings)
+    if key is None:
+        where = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.keys_file
+        raise ValueError(f"no admin API key in {where}: the benchmark calls the ingress as admin")
     base = f"{settings.serve_url}/v1/models/{args.model}"
     schema = http_json(f"{base}/schema?alias={args.alias}", key)
     example = schema.get("input_example")
@@ -84,7 +87,7 @@ def serving(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "warmup_s": warmup,
             "rows_per_request": args.rows_per_request,
             "url": target.url,
-            "client": "bench.loadgen (aiohttp, closed loop)",
+            "client": "rayline.benchmarking.loadgen (aiohttp, closed loop)",
         },
         "summary": {k: full[k] for k in SERVING_KEYS},
         "raw": {"mean_ms": full["mean_ms"], "statuses": run.statuses},

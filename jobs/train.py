@@ -34,6 +34,7 @@ from rayline.scoring import iter_fold_scores
 from rayline.search import Candidate, candidates
 from rayline.settings import Settings, get_settings
 from rayline.training import (
+    SCHEDULE_METADATA,
     TrialResult,
     choose_final,
     emit,
@@ -264,6 +265,7 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
     mlflow.set_tracking_uri(settings.tracking_uri)
     registry = Registry(settings.tracking_uri)
     ray.init(log_to_driver=False)
+    emit("step", name="load")
     frame = datasets.load(config.dataset, settings)
     data_digest = datasets.digest(frame)
     sweep_key = f"{config.digest()[:32]}-{data_digest[:32]}"
@@ -299,6 +301,7 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
                 "rayline.config": config.name,
                 "rayline.sweep_key": sweep_key,
                 "rayline.ray_job_id": submission_id(),
+                **schedule_tags(),
             }
         )
         mlflow.log_params(
@@ -317,9 +320,11 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
             }
         )
         write_config_artifact(config, run_id, source_text)
+        emit("step", name="train")
         results = sweep(config, split, settings, experiment.experiment_id, run_id)
         if STOPPING.is_set():  # Tune may absorb the interrupt; never register after a stop
             raise Stopped(143)
+        emit("step", name="evaluate")
         final = choose_final(config, split, results)
         mlflow.log_metrics(
             {
@@ -330,6 +335,7 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
         )
         mlflow.set_tag("rayline.family", final.family)
         log_plots(final.estimator, split, config.task, run_id)
+        emit("step", name="register")
         registration = log_and_register(config, split, final, registry, run_id, sweep_key, force)
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in final.test_metrics.items())
     print(
@@ -344,6 +350,8 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
         version=registration.version,
         aliases=registration.aliases,
         test_metrics=final.test_metrics,
+        metric=config.metric,
+        score=final.test_metrics.get(config.metric),
         run_id=run_id,
     )
     return 0
@@ -353,10 +361,21 @@ class Stopped(SystemExit):
     """The job was asked to stop (SIGTERM from `ray job stop`)."""
 
 
+def _job_metadata() -> dict[str, str]:
+    """The metadata Ray Jobs gave this driver (empty outside `ray job submit`)."""
+    config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))
+    return {str(k): str(v) for k, v in config.get("metadata", {}).items()}
+
+
 def submission_id() -> str:
     """The Ray Jobs submission id of this driver ("" when run outside `ray job submit`)."""
-    config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))
-    return str(config.get("metadata", {}).get("job_submission_id", ""))
+    return _job_metadata().get("job_submission_id", "")
+
+
+def schedule_tags() -> dict[str, str]:
+    """MLflow tags tracing a scheduled run back to its schedule, tick and trigger."""
+    metadata = _job_metadata()
+    return {tag: metadata[key] for key, tag in SCHEDULE_METADATA.items() if key in metadata}
 
 
 def _stop_on_sigterm() -> None:

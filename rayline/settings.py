@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     experiment: str = "rayline"
     """MLflow experiment that training runs are logged to."""
 
+    # --- Rayline state ---------------------------------------------------------------------
+    state_database_uri: str | None = None
+    """Rayline's own database (schedules, run history): `postgresql://…` or `sqlite:///…`;
+    default SQLite `state.db` in `home`."""
+
     # --- S3-compatible object storage ------------------------------------------------------
     s3_endpoint_url: str | None = None
     """S3 endpoint for artifacts and `s3://` datasets (MinIO, SeaweedFS); None means AWS."""
@@ -105,13 +110,23 @@ class Settings(BaseSettings):
         if self.mode == "production":
             missing = [
                 f"RAYLINE_{name.upper()}"
-                for name in ("mlflow_backend_uri", "mlflow_artifacts_destination", "api_keys")
+                for name in (
+                    "mlflow_backend_uri",
+                    "mlflow_artifacts_destination",
+                    "api_keys",
+                    "state_database_uri",
+                )
                 if getattr(self, name) is None
             ]
             if missing:
-                raise ValueError(
-                    "RAYLINE_MODE=production needs " + ", ".join(missing) + " to be set"
-                )
+                message = "RAYLINE_MODE=production needs " + ", ".join(missing) + " to be set"
+                if self.state_database_uri is None:
+                    # Schedules must survive the head node, so no SQLite file in `home` here.
+                    message += (
+                        "; RAYLINE_STATE_DATABASE_URI is Rayline's own database for schedules"
+                        " and run history, e.g. postgresql://user@host:5432/rayline"
+                    )
+                raise ValueError(message)
         return self
 
     @property
@@ -131,6 +146,11 @@ class Settings(BaseSettings):
             if uri.startswith(scheme):
                 return "postgresql+psycopg2://" + uri.removeprefix(scheme)
         return uri
+
+    @property
+    def state_uri(self) -> str:
+        """Rayline's state database; `rayline.state` picks the psycopg2 driver for PostgreSQL."""
+        return self.state_database_uri or f"sqlite:///{self.home / 'state.db'}"
 
     @property
     def artifacts_destination(self) -> str:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+# admin_key is re-exported: `rayline.stack.admin_key` is what scripts call.
+from rayline.keys import admin_key as admin_key
 from rayline.settings import Settings, get_settings
 
 BIN = Path(sys.executable).parent
@@ -454,20 +456,6 @@ def down(settings: Settings) -> None:
     _record(settings, {})
 
 
-def api_keys_text(settings: Settings) -> str:
-    if settings.api_keys is not None:
-        return "(from RAYLINE_API_KEYS)"
-    return settings.keys_file.read_text() if settings.keys_file.exists() else "(none yet)"
-
-
-def admin_key(settings: Settings) -> str | None:
-    for line in api_keys_text(settings).splitlines():
-        role, _, key = line.partition(":")
-        if role.strip() == "admin":
-            return key.strip()
-    return None
-
-
 def status_text(settings: Settings) -> str:
     def line(name: str, url: str, probe: str) -> str:
         return f"{name:<17}{url:<28}({'up' if _answers(probe) else 'down'})"
@@ -564,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "admin-key":
         key = admin_key(settings)
         if key is None:
-            print("no admin key: run `make up` first", file=sys.stderr)
+            where = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.keys_file
+            print(f"no admin key in {where}: add `admin:<key>` or run `make up`", file=sys.stderr)
             return 1
         print(key)
     else:

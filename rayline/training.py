@@ -37,6 +37,13 @@ from rayline.scoring import cross_validate, holdout_metrics
 from rayline.search import Candidate
 
 EVENT_PREFIX = "@rayline "
+SCHEDULE_METADATA = {
+    "rayline_schedule": "rayline.schedule",
+    "rayline_scheduled_time": "rayline.scheduled_time",
+    "rayline_trigger": "rayline.trigger",
+    "rayline_submission_id": "rayline.submission_id",
+}
+"""Ray Job metadata the scheduler sets → the MLflow tag the training run carries."""
 
 
 def emit(event: str, **data: Any) -> None:
@@ -45,8 +52,16 @@ def emit(event: str, **data: Any) -> None:
 
 
 def parse_events(logs: str) -> dict[str, Any]:
-    """Read a training job's log back: last progress, every trial, the MLflow run, the result."""
-    found: dict[str, Any] = {"progress": None, "trials": [], "run": None, "result": None}
+    """Read a training job's log back: last progress, every trial, the MLflow run, the step it
+    reached, the promotion gate's scores and the result."""
+    found: dict[str, Any] = {
+        "progress": None,
+        "trials": [],
+        "run": None,
+        "result": None,
+        "step": None,
+        "promotion": None,
+    }
     for line in logs.splitlines():
         if not line.startswith(EVENT_PREFIX):
             continue
@@ -57,7 +72,7 @@ def parse_events(logs: str) -> dict[str, Any]:
         kind = event.pop("event", None)
         if kind == "trial":
             found["trials"].append(event)
-        elif kind in ("progress", "run", "result"):
+        elif kind in ("progress", "run", "result", "step", "promotion"):
             found[kind] = event
     return found
 
@@ -285,6 +300,13 @@ def should_promote(
         )
         return False
     better = new_score >= old_score + config.registration.min_improvement
+    emit(
+        "promotion",
+        metric=config.metric,
+        score=new_score,
+        champion_score=old_score,
+        promoted=better,
+    )
     print(
         f"[rayline] champion {config.metric}={old_score:.4f}, new {new_score:.4f}: "
         f"{'promoting' if better else 'keeping the champion'}",

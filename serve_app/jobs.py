@@ -56,7 +56,15 @@ class Jobs:
                 ) from None
         return self._client
 
-    def submit_train(self, request: JobRequest) -> str:
+    def submit_train(
+        self,
+        request: JobRequest,
+        submission_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Submit `python -m jobs.train` for a shipped config (name or path) or an inline spec.
+        A given `submission_id` makes the submission idempotent: Ray refuses a second job with it.
+        """
         if (request.config is None) == (request.spec is None):
             raise HttpError(422, "give exactly one of 'config' (a shipped config name) or 'spec'")
         if request.config is not None:
@@ -74,7 +82,8 @@ class Jobs:
         return str(
             self.client.submit_job(
                 entrypoint=f"python -m jobs.train {args}",
-                metadata={KIND_KEY: "train", NAME_KEY: config.name},
+                submission_id=submission_id,
+                metadata={**(metadata or {}), KIND_KEY: "train", NAME_KEY: config.name},
             )
         )
 

@@ -8,20 +8,17 @@ waits on this deployment.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
-import urllib.request
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
 from ray import serve
 
+from rayline.ray_api import dashboard_get
 from rayline.settings import Settings, get_settings
 from serve_app.jobs import Jobs, reap_orphaned_runs
 
@@ -206,24 +203,6 @@ class MetricsCore:
                     f"rayline_cluster_{key} {totals[key]}",
                 ]
         return "\n".join(lines) + "\n"
-
-
-def ray_token() -> str | None:
-    token = os.environ.get("RAY_AUTH_TOKEN")
-    if token:
-        return token
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    return path.read_text().strip() if path.exists() else None
-
-
-def dashboard_get(settings: Settings, path: str, timeout: float = 5.0) -> Any:
-    """GET a Ray dashboard API path with the cluster's token."""
-    request = urllib.request.Request(settings.ray_dashboard_url + path)  # noqa: S310 - loopback
-    token = ray_token()
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        return json.loads(response.read())
 
 
 def cluster_state(settings: Settings) -> dict[str, Any]:

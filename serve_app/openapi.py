@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
+from serve_app.http.endpoint import Endpoint
+from serve_app.http.params import ALIAS_PATTERN
+
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
-    "alias": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    "alias": {"type": "string", "pattern": f"^{ALIAS_PATTERN}$"},
     "version": {"type": "string", "pattern": "^[0-9]{1,9}$"},
     "tail": {"type": "string", "pattern": "^[0-9]{1,5}$"},
     "minutes": {"type": "number", "minimum": 0.1, "maximum": 60},
@@ -30,12 +34,12 @@ ERROR_SCHEMA = {
 }
 
 
-def openapi_document(endpoints: Any) -> dict[str, Any]:
+def openapi_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for e in endpoints:
         operation: dict[str, Any] = {
-            "operationId": e.handler,
+            "operationId": e.name,
             "summary": e.summary,
             "tags": [e.tag],
             "parameters": [

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayline.scheduling import ScheduleSpec
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -44,6 +46,10 @@ class AppArgs(Strict):
     """Concurrent requests one ingress replica accepts before answering 429 with Retry-After."""
     flush_interval_s: float = Field(1.0, gt=0)
     """How often the ingress hands its request counters to the Metrics deployment."""
+    schedules: list[ScheduleSpec] = []
+    """Training runs that start by themselves (cron, interval, new data); see README Schedules."""
+    scheduler_tick_s: float = Field(5.0, gt=0, le=60)
+    """How often the scheduler looks for due schedules and follows running ones."""
 
     @property
     def default_model(self) -> ServedModel:

@@ -1,31 +1,10 @@
-"""Shared test helpers: small training configs written to a temporary folder."""
+"""Shared test setup: the session stack's fixtures, and `write_config` for the tests' configs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import yaml
+# `write_config` lives in the bench (which `make chaos` runs and must not import the tests);
+# re-exported so `from tests.conftest import write_config` keeps working.
+from bench.train_config import write_config as write_config
 
 # The session fixtures `stack`, `iris_model` and `serving` (real Ray, MLflow and Serve).
 pytest_plugins = ["tests.stack"]
-
-
-def write_config(folder: Path, name: str, **overrides: Any) -> Path:
-    """A small, fast training config (iris, 4 trials, 3 folds) with `overrides` merged in."""
-    config: dict[str, Any] = {
-        "name": name,
-        "dataset": {"source": "iris"},
-        "split": {"cv_folds": 3},
-        "search": {"algorithm": "random", "num_samples": 4},
-        "estimators": {"linear": {}, "knn": {"n_neighbors": [3, 5, 7]}},
-        "ensemble": {"enabled": True, "top_k": 2},
-    }
-    for key, value in overrides.items():
-        if key != "estimators" and isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.train_config import write_config
 from rayline import stack as stack_module
+from rayline.keys import read_keys
 from rayline.settings import PROJECT_ROOT, Settings
-from tests.conftest import write_config
 
 BIN = Path(sys.executable).parent
 PORTS = {
@@ -163,7 +164,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         stack_module.up(settings)
-        keys = dict(line.split(":", 1) for line in settings.keys_file.read_text().splitlines())
+        keys = dict(read_keys(settings))
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         configs = tmp_path_factory.mktemp("configs")
         yield Stack(settings, env, keys["admin"], keys["predict"], configs)

@@ -25,18 +25,10 @@ from tests.integration.stores import (
     result_event,
     seaweed_s3,
 )
+from tests.ports import PRODUCTION as PORTS
 
 pytestmark = pytest.mark.integration
 
-# Client port outside Ray's default worker port range (10002-19999).
-PORTS = {
-    "RAYLINE_MLFLOW_PORT": 5093,
-    "RAYLINE_RAY_GCS_PORT": 6467,
-    "RAYLINE_RAY_DASHBOARD_PORT": 8331,
-    "RAYLINE_SERVE_PORT": 8040,
-    "RAYLINE_RAY_AGENT_PORT": 52431,
-    "RAYLINE_RAY_CLIENT_PORT": 20043,
-}
 BUCKET = "rayline-prod"
 SETOSA = {
     "sepal_length_cm": 5.1,

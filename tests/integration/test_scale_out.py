@@ -17,22 +17,14 @@ from typing import Any
 import pytest
 from ray.util import get_node_ip_address
 
+from rayline.ray_api import dashboard_get
 from rayline.stack import ray_temp_dir
-from serve_app.metrics import dashboard_get
 from tests.conftest import write_config
 from tests.integration.stores import BIN, LocalStack, local_stack, port_free, result_event
+from tests.ports import SCALE_OUT as PORTS
 
 pytestmark = pytest.mark.integration
 
-# Not the production test's ports; client port outside Ray's worker range (10002-19999).
-PORTS = {
-    "RAYLINE_MLFLOW_PORT": 5097,
-    "RAYLINE_RAY_GCS_PORT": 6473,
-    "RAYLINE_RAY_DASHBOARD_PORT": 8337,
-    "RAYLINE_SERVE_PORT": 8060,
-    "RAYLINE_RAY_AGENT_PORT": 52437,
-    "RAYLINE_RAY_CLIENT_PORT": 20047,
-}
 REDIS = ("127.0.0.1", 6379)
 SETOSA = {
     "sepal_length_cm": 5.1,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sklearn.datasets import load_iris
 
-from serve_app.ingress import ENDPOINTS
+from serve_app.routes import ENDPOINTS
 from tests.stack import Stack
 
 pytestmark = pytest.mark.integration

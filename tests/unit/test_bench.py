@@ -1,5 +1,6 @@
-"""bench/ and jobs.benchmark: the pure parts (statistics, grids, result files, event parsing) and
-the load generator against a real in-process HTTP server. No timing is asserted."""
+"""bench/, rayline.benchmarking and jobs.benchmark: the pure parts (statistics, grids, result
+files, event parsing) and the load generator against a real in-process HTTP server. No timing is
+asserted."""
 
 from __future__ import annotations
 
@@ -11,24 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from aiohttp import web
 from sklearn.datasets import load_iris
 from sklearn.model_selection import ParameterGrid
 
 from bench import report
-from bench.cluster import JobRun, parse_event_lines, serve_config
-from bench.loadgen import Run, Target, measure
+from bench.cluster import SERVE_CONFIG, JobRun, parse_event_lines, serve_config
 from bench.run_training import GRIDS, sweep_figures, time_to_reach
-from bench.stats import finite, latency_summary, percentile, ratio
-from bench.training import (
-    base_pipeline,
-    benchmark_config,
-    fold_score,
-    gridsearch_param_grid,
-    run_gridsearch,
-    sequential_scores,
-)
+from bench.training import base_pipeline, gridsearch_param_grid, run_gridsearch
 from jobs import benchmark
+from rayline.benchmarking.loadgen import Run, Target, measure
+from rayline.benchmarking.stats import finite, latency_summary, percentile, ratio
+from rayline.benchmarking.training import benchmark_config, fold_score, sequential_scores
 from rayline.config import load_config, parse_config
 from rayline.estimators import make_pipeline_for
 from rayline.scoring import cross_validate
@@ -203,7 +199,9 @@ def test_serve_config_serves_only_the_benchmark_models_with_the_shipped_settings
     app = config["applications"][0]
     assert app["args"]["models"] == [{"name": "bench_rf", "alias": "champion"}]
     assert app["import_path"] == "serve_app.app:build_app"
-    assert [d["name"] for d in app["deployments"]] == ["Ingress", "Predictor", "Metrics"]
+    shipped = yaml.safe_load(SERVE_CONFIG.read_text())["applications"][0]["deployments"]
+    assert app["deployments"] == shipped  # replicas, batch sizes, user_config as shipped
+    assert {"Ingress", "Predictor", "Metrics"} <= {d["name"] for d in app["deployments"]}
     assert config["http_options"]["port"] == 8100
 
 
@@ -237,6 +235,33 @@ def test_benchmark_result_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert path == tmp_path / "benchmarks" / f"{ident}.json"
     assert json.loads(path.read_text()) == document
     assert list(path.parent.iterdir()) == [path]
+
+
+def test_serving_benchmark_calls_the_ingress_with_the_admin_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Production: keys only in RAYLINE_API_KEYS (no keys file); the job must still find one.
+    monkeypatch.setenv("RAYLINE_HOME", str(tmp_path))
+    monkeypatch.setenv("RAYLINE_API_KEYS", "predict:p1, admin:a1")
+    used: list[str | None] = []
+
+    def schema_call(url: str, key: str | None = None, **_: object) -> object:
+        used.append(key)
+        raise ValueError("stop after the first call")
+
+    monkeypatch.setattr(benchmark, "http_json", schema_call)
+    assert benchmark.main(["serving", "--model", "iris", "--id", "x"]) == 2
+    assert used == ["a1"]
+
+
+def test_serving_benchmark_without_an_admin_key_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAYLINE_HOME", str(tmp_path))
+    monkeypatch.setenv("RAYLINE_API_KEYS", "predict:p1")
+    assert benchmark.main(["serving", "--model", "iris", "--id", "x"]) == 2
+    assert "no admin API key in RAYLINE_API_KEYS" in capsys.readouterr().err
+    assert not (tmp_path / "benchmarks").exists()
 
 
 # --- results and the README table ------------------------------------------------------------

@@ -75,8 +75,8 @@ def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
     # of them may fall in another's block.
     from bench.chaos_env import PORTS as chaos
     from bench.run_platform import COLD_ENV as platform
-    from tests.integration.test_production import PORTS as production
-    from tests.integration.test_scale_out import PORTS as scale_out
+    from tests.ports import PRODUCTION as production
+    from tests.ports import SCALE_OUT as scale_out
     from tests.stack import PORTS as session
 
     dev = {k: v for k, v in Settings().model_dump().items() if k.endswith("_port")}

@@ -6,11 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rayline import stack
 from rayline.settings import Settings
 
 SECRET = "s3cr3t-for-unit-tests"
+PRODUCTION_STORES = {
+    "RAYLINE_MODE": "production",
+    "RAYLINE_MLFLOW_BACKEND_URI": "postgresql://mlflow@db:5432/mlflow",
+    "RAYLINE_MLFLOW_ARTIFACTS_DESTINATION": "s3://bucket/mlflow",
+    "RAYLINE_API_KEYS": "admin:k1,predict:k2",
+}
 
 
 @pytest.mark.parametrize(
@@ -24,6 +31,37 @@ SECRET = "s3cr3t-for-unit-tests"
 )
 def test_backend_uri_names_the_installed_postgres_driver(given: str, used: str) -> None:
     assert Settings(mlflow_backend_uri=given).backend_uri == used
+
+
+def test_production_refuses_to_keep_schedules_in_a_local_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no `.env` of the checkout
+    for name, value in PRODUCTION_STORES.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "RAYLINE_STATE_DATABASE_URI" in message
+    assert "postgresql://user@host:5432/rayline" in message
+    assert "RAYLINE_MLFLOW_BACKEND_URI" not in message  # only what is missing is named
+
+    monkeypatch.setenv("RAYLINE_STATE_DATABASE_URI", "postgresql://rayline@db:5432/rayline")
+    assert Settings().state_uri == "postgresql://rayline@db:5432/rayline"
+
+
+def test_production_names_every_missing_store_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError) as refused:
+        Settings(mode="production")
+    for name in ("MLFLOW_BACKEND_URI", "MLFLOW_ARTIFACTS_DESTINATION", "STATE_DATABASE_URI"):
+        assert f"RAYLINE_{name}" in str(refused.value)
+
+
+def test_embedded_state_is_a_sqlite_file_in_home(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).state_uri == f"sqlite:///{tmp_path / 'state.db'}"
 
 
 def test_ray_processes_get_s3_keys_only_under_rayline_names(

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from rayline import stack
 from rayline.settings import Settings
-from serve_app.ingress import ENDPOINTS, load_keys
+from serve_app.http.auth import load_keys
 from serve_app.openapi import openapi_document
+from serve_app.routes import ENDPOINTS
 
 
 def test_embedded_defaults_are_loopback_and_local(tmp_path: Path) -> None:

@@ -31,4 +31,19 @@ def test_no_events_means_nothing_known() -> None:
         "trials": [],
         "run": None,
         "result": None,
+        "step": None,
+        "promotion": None,
     }
+
+
+def test_the_last_step_and_the_promotion_gate_are_read_back() -> None:
+    logs = "\n".join(
+        [
+            '@rayline {"event": "step", "name": "load"}',
+            '@rayline {"event": "step", "name": "train"}',
+            '@rayline {"event": "promotion", "metric": "f1", "score": 0.8, "champion_score": 0.9}',
+        ]
+    )
+    events = parse_events(logs)
+    assert events["step"] == {"name": "train"}
+    assert events["promotion"]["champion_score"] == 0.9

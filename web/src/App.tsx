@@ -1,4 +1,4 @@
-/** Routes: the key prompt when signed out; otherwise the shell with the five pages (code-split). */
+/** Routes: the key prompt when signed out; otherwise the shell with the six pages (code-split). */
 import { lazy } from 'react';
 import { Route, Routes } from 'react-router-dom';
 import { useAuth } from './auth/context';
@@ -8,6 +8,7 @@ import SignIn from './pages/SignIn';
 const Dashboard = lazy(() => import('./pages/Dashboard'));
 const Training = lazy(() => import('./pages/Training'));
 const JobView = lazy(() => import('./pages/JobView'));
+const Schedules = lazy(() => import('./pages/Schedules'));
 const Models = lazy(() => import('./pages/Models'));
 const Predictions = lazy(() => import('./pages/Predictions'));
 const Benchmark = lazy(() => import('./pages/Benchmark'));
@@ -24,6 +25,8 @@ export function App() {
         <Route index element={<Dashboard />} />
         <Route path="training" element={<Training />} />
         <Route path="training/jobs/:jobId" element={<JobView />} />
+        <Route path="schedules" element={<Schedules />} />
+        <Route path="schedules/:name" element={<Schedules />} />
         <Route path="models" element={<Models />} />
         <Route path="models/:name" element={<Models />} />
         <Route path="predictions" element={<Predictions />} />

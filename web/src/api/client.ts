@@ -20,6 +20,11 @@ import type {
   PredictResponse,
   Readiness,
   RegisteredModel,
+  Schedule,
+  ScheduleChanges,
+  ScheduleRun,
+  ScheduleRunPage,
+  ScheduleSpec,
   ShippedConfig,
   SubmitJobBody,
   TimeSeries,
@@ -52,7 +57,7 @@ export function isAbortError(err: unknown): boolean {
 }
 
 interface RequestOptions {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   query?: Record<string, string | number | undefined>;
   json?: unknown;
   text?: { body: string; contentType: string };
@@ -290,6 +295,53 @@ export class ApiClient {
       query: { alias, return_proba: 'true' },
       text: { body: csv, contentType: 'text/csv' },
     });
+  }
+
+  // --- schedules ----------------------------------------------------------------------
+
+  async schedules(signal?: AbortSignal): Promise<Schedule[]> {
+    const body = await this.request<{ schedules: Schedule[] }>('/v1/schedules', { signal });
+    return body.schedules;
+  }
+
+  schedule(name: string, signal?: AbortSignal): Promise<Schedule> {
+    return this.request(`/v1/schedules/${seg(name)}`, { signal });
+  }
+
+  createSchedule(spec: ScheduleSpec): Promise<Schedule> {
+    return this.request('/v1/schedules', { method: 'POST', json: spec });
+  }
+
+  updateSchedule(name: string, changes: ScheduleChanges): Promise<Schedule> {
+    return this.request(`/v1/schedules/${seg(name)}`, { method: 'PATCH', json: changes });
+  }
+
+  deleteSchedule(name: string): Promise<{ deleted: boolean }> {
+    return this.request(`/v1/schedules/${seg(name)}`, { method: 'DELETE' });
+  }
+
+  /** Fire now, whatever the trigger; answers 202 with the new run. */
+  runSchedule(name: string): Promise<ScheduleRun> {
+    return this.request(`/v1/schedules/${seg(name)}/run`, { method: 'POST' });
+  }
+
+  pauseSchedule(name: string): Promise<Schedule> {
+    return this.request(`/v1/schedules/${seg(name)}/pause`, { method: 'POST' });
+  }
+
+  resumeSchedule(name: string): Promise<Schedule> {
+    return this.request(`/v1/schedules/${seg(name)}/resume`, { method: 'POST' });
+  }
+
+  /** One page of a schedule's runs, newest first. */
+  scheduleRuns(name: string, page: { limit: number; offset: number }, signal?: AbortSignal): Promise<ScheduleRunPage> {
+    return this.request(`/v1/schedules/${seg(name)}/runs`, { query: { limit: page.limit, offset: page.offset }, signal });
+  }
+
+  /** The latest runs of every schedule, newest first. */
+  async recentScheduleRuns(limit: number, signal?: AbortSignal): Promise<ScheduleRun[]> {
+    const body = await this.request<{ runs: ScheduleRun[] }>('/v1/schedule-runs', { query: { limit }, signal });
+    return body.runs;
   }
 
   // --- benchmarks -----------------------------------------------------------------------

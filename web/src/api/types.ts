@@ -263,3 +263,91 @@ export interface Readiness {
   ready: boolean;
   models: ReadyModel[];
 }
+
+// --- schedules: training runs that start by themselves ---------------------------------
+
+export type ScheduleConcurrency = 'forbid' | 'replace' | 'allow';
+export type MissedPolicy = 'skip' | 'run_once';
+export type ScheduleSource = 'config' | 'api';
+export type RunTrigger = 'cron' | 'every' | 'new_data' | 'manual' | 'retry';
+export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'stopped' | 'skipped';
+export type RunOutcome = 'skipped' | 'trained' | 'promoted' | 'failed' | 'timeout';
+
+export interface NewDataTrigger {
+  /** A file, folder or s3:// object or prefix; default: the training config's dataset source. */
+  source?: string | null;
+  check_every_s?: number;
+  /** A change fires only after the data stayed the same this many seconds. */
+  settle_s?: number;
+}
+
+/** What a schedule runs and when; exactly one of config/spec and one of cron/every/on_new_data. */
+export interface ScheduleSpec {
+  /** ^[a-z0-9][a-z0-9_-]{0,47}$ */
+  name: string;
+  /** A shipped config name (GET /v1/configs) or a path to a YAML training config. */
+  config?: string | null;
+  /** An inline training config, like the Training page sends. */
+  spec?: Record<string, unknown> | null;
+  /** Five-field cron, e.g. "0 2 * * *", read in `timezone`. */
+  cron?: string | null;
+  /** IANA time zone, default "UTC". */
+  timezone?: string;
+  /** "30m", "2h", "1d" (at least 60 s). */
+  every?: string | null;
+  on_new_data?: NewDataTrigger | null;
+  concurrency?: ScheduleConcurrency;
+  missed?: MissedPolicy;
+  starting_deadline_s?: number;
+  max_retries?: number;
+  retry_backoff_s?: number;
+  timeout_s?: number | null;
+  paused?: boolean;
+  webhook_url?: string | null;
+}
+
+/** PATCH /v1/schedules/{name}: any fields but the name; a new trigger replaces the old one. */
+export type ScheduleChanges = Partial<Omit<ScheduleSpec, 'name'>>;
+
+export interface ScheduleRun {
+  id: number;
+  schedule: string;
+  /** The Ray Jobs submission id: the job view is /training/jobs/<submission_id>. */
+  submission_id: string;
+  scheduled_time: number;
+  trigger: RunTrigger;
+  attempt: number;
+  status: RunStatus;
+  outcome: RunOutcome | null;
+  /** The step that failed: submit, load, train, register, ... */
+  step: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  model: string | null;
+  version: string | null;
+  score: number | null;
+  champion_score: number | null;
+  metric: string | null;
+  mlflow_run_id: string | null;
+  mlflow_run_url: string | null;
+}
+
+export interface Schedule {
+  name: string;
+  spec: ScheduleSpec;
+  /** Declared in serve_config.yaml (`config`: not deletable here) or created through the API. */
+  source: ScheduleSource;
+  paused: boolean;
+  /** The trigger in words, e.g. "every day at 02:00 UTC". */
+  description: string;
+  next_fire: number | null;
+  last_fire: number | null;
+  last_run: ScheduleRun | null;
+}
+
+export interface ScheduleRunPage {
+  runs: ScheduleRun[];
+  total: number;
+}

@@ -1,4 +1,5 @@
-/** Coloured status pills for jobs, Serve objects, nodes and registry aliases. */
+/** Coloured status pills for jobs, Serve objects, nodes, schedule runs and registry aliases. */
+import type { ScheduleRun } from '../api/types';
 
 const STATUS_TONE: Record<string, string> = {
   SUCCEEDED: 'ok',
@@ -21,6 +22,11 @@ const STATUS_TONE: Record<string, string> = {
   DELETING: 'muted',
   FAILED_REGISTRATION: 'bad',
   PENDING_REGISTRATION: 'wait',
+  // schedule runs: outcomes
+  PROMOTED: 'ok',
+  TRAINED: 'info',
+  TIMEOUT: 'bad',
+  SKIPPED: 'muted',
 };
 
 export function StatusBadge({ status }: { status: string }) {
@@ -34,6 +40,17 @@ export function AliasBadge({ alias }: { alias: string }) {
     <span className={`badge badge-${tone}`} data-alias={alias}>
       {alias === 'champion' ? '★ ' : ''}
       {alias}
+    </span>
+  );
+}
+
+/** A schedule run in one pill: its outcome once it has one (promoted, trained, ...), else its status. */
+export function RunBadge({ run }: { run: Pick<ScheduleRun, 'status' | 'outcome'> }) {
+  const label = run.outcome ?? run.status;
+  const tone = STATUS_TONE[label.toUpperCase()] ?? 'muted';
+  return (
+    <span className={`badge badge-${tone}`} title={`status ${run.status}, outcome ${run.outcome ?? 'not yet known'}`}>
+      {label}
     </span>
   );
 }

@@ -11,12 +11,15 @@ const KIND_LABEL: Record<string, string> = {
   other: 'other',
 };
 
-/** Recent Ray jobs; each row opens the live job view. */
-/** `compact` drops the Kind and Started columns (kind goes under the name) for narrow cards. */
+/**
+ * Recent Ray jobs; each row opens the live job view. `compact` drops the Kind and Started columns
+ * (kind goes under the name) for narrow cards. Long names and ids are cut by the `.jobs-table`
+ * styles (full text in the title) so the Open column always stays in view.
+ */
 export function JobsTable({ jobs, caption, compact = false }: { jobs: Job[]; caption: string; compact?: boolean }) {
   return (
     <div className="table-wrap">
-      <table className="table">
+      <table className="table jobs-table">
         <caption className="sr-only">{caption}</caption>
         <thead>
           <tr>
@@ -33,9 +36,11 @@ export function JobsTable({ jobs, caption, compact = false }: { jobs: Job[]; cap
         <tbody>
           {jobs.map((job) => (
             <tr key={job.job_id}>
-              <td>
-                <div className="cell-main">{job.name || job.job_id}</div>
-                <div className="cell-sub">
+              <td className="cell-job">
+                <div className="cell-main" title={job.entrypoint ? `${job.name || job.job_id}\n${job.entrypoint}` : job.name || job.job_id}>
+                  {job.name || job.job_id}
+                </div>
+                <div className="cell-sub" title={job.job_id}>
                   {compact ? `${KIND_LABEL[job.kind] ?? job.kind} · ` : null}
                   <span className="mono">{job.job_id}</span>
                 </div>

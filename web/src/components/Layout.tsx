@@ -7,6 +7,7 @@ import { Loading } from './Feedback';
 const NAV = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/training', label: 'Training', end: false },
+  { to: '/schedules', label: 'Schedules', end: false },
   { to: '/models', label: 'Models', end: false },
   { to: '/predictions', label: 'Predictions', end: false },
   { to: '/benchmark', label: 'Benchmark', end: false },

@@ -51,6 +51,30 @@ export function formatTime(epochSeconds: number | null | undefined): string {
   });
 }
 
+/**
+ * Epoch seconds relative to `nowSeconds`: "in 45 s", "in 3 h 20 min", "2 d 4 h ago". Coarser
+ * than formatDuration (no seconds past a minute) so a clock ticking every few seconds reads calmly.
+ */
+export function formatRelative(epochSeconds: number | null | undefined, nowSeconds: number): string {
+  if (epochSeconds == null || !Number.isFinite(epochSeconds)) return '—';
+  const diff = epochSeconds - nowSeconds;
+  const abs = Math.abs(diff);
+  if (abs < 1) return 'now';
+  let text: string;
+  if (abs < 60) text = `${Math.floor(abs)} s`;
+  else if (abs < 3600) text = `${Math.floor(abs / 60)} min`;
+  else if (abs < 86_400) {
+    const hours = Math.floor(abs / 3600);
+    const minutes = Math.floor((abs % 3600) / 60);
+    text = minutes ? `${hours} h ${minutes} min` : `${hours} h`;
+  } else {
+    const days = Math.floor(abs / 86_400);
+    const hours = Math.floor((abs % 86_400) / 3600);
+    text = hours ? `${days} d ${hours} h` : `${days} d`;
+  }
+  return diff > 0 ? `in ${text}` : `${text} ago`;
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds == null || !Number.isFinite(seconds) || seconds < 0) return '—';
   if (seconds < 1) return `${(seconds * 1000).toFixed(0)} ms`;

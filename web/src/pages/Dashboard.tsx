@@ -1,19 +1,33 @@
-/** Dashboard: Ray cluster, Serve application, live traffic charts and recent jobs (polls every 5 s). */
+/**
+ * Dashboard: Ray cluster, Serve application, live traffic charts, the next scheduled runs and
+ * recent failed ones, and recent jobs (polls every 5 s).
+ */
 import { useCallback, useMemo } from 'react';
-import type { ClusterInfo, ServeApplication, TimeSeries } from '../api/types';
+import { Link } from 'react-router-dom';
+import { ApiError } from '../api/client';
+import type { ClusterInfo, Schedule, ScheduleRun, ServeApplication, TimeSeries } from '../api/types';
 import { useApi } from '../auth/context';
-import { StatusBadge } from '../components/Badges';
+import { RunBadge, StatusBadge } from '../components/Badges';
 import { Chart } from '../components/Chart';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
 import { JobsTable } from '../components/JobsTable';
 import { PageHeader } from '../components/Layout';
 import { Gauge } from '../components/ProgressBar';
-import { useResource } from '../hooks/useResource';
+import { useNow } from '../hooks/useNow';
+import { useResource, type Resource } from '../hooks/useResource';
 import { usePageTitle } from '../hooks/usePageTitle';
-import { formatBytes, formatMs, formatNumber } from '../lib/format';
+import { formatBytes, formatMs, formatNumber, formatRelative, formatTime } from '../lib/format';
+import { isRunFailed, schedulePath, upcoming } from '../lib/schedules';
 
 export const DASHBOARD_POLL_MS = 5000;
 const WINDOW_MINUTES = 10;
+const UPCOMING_COUNT = 5;
+const RECENT_RUNS = 20;
+
+/** An ingress without the scheduler (an older server, or none configured) answers 404. */
+function notServed(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
+}
 
 function ExternalLinks({ links }: { links: ClusterInfo['links'] | undefined }) {
   if (!links) return null;
@@ -228,6 +242,59 @@ function Traffic({ series }: { series: TimeSeries }) {
   );
 }
 
+function ScheduleOverview({ schedules, runs }: { schedules: Schedule[]; runs: Resource<ScheduleRun[]> }) {
+  const now = useNow();
+  const next = upcoming(schedules, UPCOMING_COUNT);
+  const failed = (runs.data ?? []).filter(isRunFailed);
+  return (
+    <div className="two-col">
+      <div>
+        <h3 className="subhead">Next runs</h3>
+        {next.length ? (
+          <ul className="plain-list" aria-label="Next scheduled runs">
+            {next.map((s) => (
+              <li key={s.name}>
+                <Link to={schedulePath(s.name)} className="cell-main">
+                  {s.name}
+                </Link>{' '}
+                <span className="muted small">{s.description}</span>
+                <div className="cell-sub">
+                  {formatRelative(s.next_fire, now)} · {formatTime(s.next_fire)}
+                </div>
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p className="muted small">{schedules.length ? 'No schedule is waiting for a time (paused, or triggered by new data).' : 'No schedule yet.'}</p>
+        )}
+      </div>
+      <div>
+        <h3 className="subhead">Failed runs</h3>
+        {runs.error && !notServed(runs.error) ? <ErrorState error={runs.error} onRetry={runs.reload} what="recent runs" compact /> : null}
+        {failed.length ? (
+          <ul className="plain-list" aria-label="Recent failed runs">
+            {failed.map((run) => (
+              <li key={run.id}>
+                <Link to={schedulePath(run.schedule)} className="cell-main">
+                  {run.schedule}
+                </Link>{' '}
+                <RunBadge run={run} />
+                <div className="cell-sub">
+                  {formatTime(run.ended_at ?? run.scheduled_time)}
+                  {run.step ? ` · at ${run.step}` : ''}
+                  {run.error ? `: ${run.error}` : ''}
+                </div>
+              </li>
+            ))}
+          </ul>
+        ) : runs.data ? (
+          <p className="muted small">None among the last {RECENT_RUNS} runs.</p>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
 export default function Dashboard() {
   usePageTitle('Dashboard');
   const api = useApi();
@@ -235,6 +302,10 @@ export default function Dashboard() {
   const fetchSeries = useCallback((signal: AbortSignal) => api.timeseries(WINDOW_MINUTES, signal), [api]);
   const cluster = useResource(fetchCluster, { pollMs: DASHBOARD_POLL_MS });
   const series = useResource(fetchSeries, { pollMs: DASHBOARD_POLL_MS });
+  const fetchSchedules = useCallback((signal: AbortSignal) => api.schedules(signal), [api]);
+  const fetchRuns = useCallback((signal: AbortSignal) => api.recentScheduleRuns(RECENT_RUNS, signal), [api]);
+  const schedules = useResource(fetchSchedules, { pollMs: DASHBOARD_POLL_MS });
+  const scheduleRuns = useResource(fetchRuns, { pollMs: DASHBOARD_POLL_MS });
   const info = cluster.data;
 
   return (
@@ -283,6 +354,17 @@ export default function Dashboard() {
             {info.nodes.length ? <NodesTable cluster={info} /> : <EmptyState title="No Ray nodes reported." />}
           </section>
         </div>
+      ) : null}
+
+      {/* Shown once the server answered: an ingress without schedules (404) never shows the card. */}
+      {schedules.data || (schedules.error && !notServed(schedules.error)) ? (
+        <section className="card" aria-labelledby="schedules-h">
+          <h2 id="schedules-h" className="card-title">
+            Schedules
+          </h2>
+          {schedules.error ? <ErrorState error={schedules.error} onRetry={schedules.reload} what="schedules" compact /> : null}
+          {schedules.data ? <ScheduleOverview schedules={schedules.data} runs={scheduleRuns} /> : null}
+        </section>
       ) : null}
 
       {info ? (

@@ -9,6 +9,8 @@ import type {
   ModelVersion,
   PredictResponse,
   RegisteredModel,
+  Schedule,
+  ScheduleRun,
   ShippedConfig,
   TimeSeries,
 } from '../api/types';
@@ -207,3 +209,81 @@ export const benchmarks: BenchmarkResult[] = [
     summary: { throughput_rps: 410, rows_per_s: 4100, p50_ms: 9, p90_ms: 15, p99_ms: 41, errors: 2, requests: 4100 },
   },
 ];
+
+export function scheduleRun(overrides: Partial<ScheduleRun> = {}): ScheduleRun {
+  return {
+    id: 7,
+    schedule: 'nightly-iris',
+    submission_id: 'nightly-iris-202506150200',
+    scheduled_time: NOW - 7200,
+    trigger: 'cron',
+    attempt: 0,
+    status: 'succeeded',
+    outcome: 'promoted',
+    step: null,
+    error: null,
+    created_at: NOW - 7200,
+    started_at: NOW - 7195,
+    ended_at: NOW - 7000,
+    model: 'iris',
+    version: '4',
+    score: 0.9733,
+    champion_score: 0.9667,
+    metric: 'accuracy',
+    mlflow_run_id: 'r4',
+    mlflow_run_url: 'http://127.0.0.1:5050/#/experiments/1/runs/r4',
+    ...overrides,
+  };
+}
+
+export const failedRun: ScheduleRun = scheduleRun({
+  id: 9,
+  schedule: 'hourly-wine',
+  submission_id: 'hourly-wine-202506151500-r1',
+  trigger: 'retry',
+  attempt: 1,
+  status: 'failed',
+  outcome: 'failed',
+  step: 'load',
+  error: "dataset source 's3://data/wine.csv': no such key",
+  model: null,
+  version: null,
+  score: null,
+  champion_score: null,
+  metric: null,
+  mlflow_run_id: null,
+  mlflow_run_url: null,
+});
+
+export const nightly: Schedule = {
+  name: 'nightly-iris',
+  spec: { name: 'nightly-iris', config: 'iris', cron: '0 2 * * *', timezone: 'UTC' },
+  source: 'api',
+  paused: false,
+  description: 'every day at 02:00 UTC',
+  next_fire: NOW + 3600,
+  last_fire: NOW - 7200,
+  last_run: scheduleRun(),
+};
+
+export const hourly: Schedule = {
+  name: 'hourly-wine',
+  spec: { name: 'hourly-wine', config: 'wine', every: '1h', max_retries: 2 },
+  source: 'config',
+  paused: false,
+  description: 'every 1h',
+  next_fire: NOW + 600,
+  last_fire: NOW - 3000,
+  last_run: failedRun,
+};
+
+export const onNewData: Schedule = {
+  name: 'houses-on-data',
+  spec: { name: 'houses-on-data', config: 'diabetes', on_new_data: { source: 's3://data/houses/', settle_s: 30 } },
+  source: 'api',
+  paused: true,
+  description: 'when s3://data/houses/ changes (settled 30 s)',
+  next_fire: null,
+  last_fire: null,
+  last_run: null,
+};

@@ -1,22 +1,25 @@
-"""The one load generator: an async, closed-loop HTTP client (aiohttp).
+"""The benchmarks' HTTP client: the one load generator (async, closed loop, aiohttp) and
+single JSON requests to the ingress.
 
 `concurrency` workers each send a request, wait for the answer and send the next one. A warm-up
 runs first and is discarded; then requests that complete within the measured window count.
 `alternate` interleaves targets in short segments (A B B A ...) so drift in the machine's load
-hits every target alike. Used by `bench.serving` (make bench) and `jobs.benchmark` (web UI).
+hits every target alike. Used by `jobs.benchmark` (web UI) and `bench.run_serving` (make bench).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from bench.stats import latency_summary
+from rayline.benchmarking.stats import latency_summary
 
 
 @dataclass(frozen=True)
@@ -122,3 +125,14 @@ def run_sync(coroutine: Any) -> Any:
 
         return uvloop.run(coroutine)
     return asyncio.run(coroutine)
+
+
+def http_json(url: str, key: str | None = None, body: Any = None, timeout: float = 30) -> Any:
+    """One JSON request to the ingress (or any loopback server); POST when `body` is given."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - ingress URL
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read())

@@ -1,0 +1,73 @@
+"""Tables of Rayline's state database (SQLAlchemy 2 declarative; SQLite and PostgreSQL).
+
+A change here needs a new revision in `migrations/versions/`; a unit test compares the two.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Double, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Fixed constraint names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_LENGTH = 48
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_fire: Mapped[float | None] = mapped_column(Double)
+    last_fire: Mapped[float | None] = mapped_column(Double)
+    fingerprint: Mapped[str | None] = mapped_column(String(128))
+    fingerprint_seen: Mapped[str | None] = mapped_column(String(128))
+    fingerprint_seen_at: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double, default=time.time)
+    updated_at: Mapped[float] = mapped_column(Double, default=time.time, onupdate=time.time)
+
+
+class ScheduleRun(Base):
+    __tablename__ = "schedule_runs"
+    # Serves both a schedule's history (newest first) and its last run.
+    __table_args__ = (Index("ix_schedule_runs_schedule_time", "schedule", "scheduled_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Not a foreign key: the history outlives a deleted schedule.
+    schedule: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    # The Ray job submission id, derived from the tick: a tick is recorded once.
+    submission_id: Mapped[str] = mapped_column(String(128), unique=True)
+    scheduled_time: Mapped[float] = mapped_column(Double)
+    trigger: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double, default=time.time)
+    started_at: Mapped[float | None] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    model: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Double)
+    champion_score: Mapped[float | None] = mapped_column(Double)
+    metric: Mapped[str | None] = mapped_column(String(255))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(128))
+    webhook_status: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,113 @@
+"""The Starlette app of the ingress: every `Endpoint` row wrapped in the same request flow
+(inflight limit, auth, body, handler, error mapping, counting), built from a `Context`, so it
+runs in process with fake handles as well as inside the Serve replica."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rayline.keys import Role
+from rayline.registry import Registry
+from rayline.settings import Settings
+from serve_app.http.auth import authorize
+from serve_app.http.body import read_body
+from serve_app.http.endpoint import Endpoint
+from serve_app.http.errors import error, error_response
+from serve_app.jobs import Jobs
+from serve_app.metrics import Delta
+from serve_app.routes import ENDPOINTS, PLAIN
+from serve_app.schemas import AppArgs
+
+
+@dataclass
+class Context:
+    """What the handlers work with; the Ingress replica builds one, a test another."""
+
+    args: AppArgs
+    """Validated builder args: served models, body and row limits, inflight limit."""
+    settings: Settings
+    """Environment settings: tracking URI, dashboard URL, web UI and benchmark folders."""
+    keys: dict[str, Role]
+    """SHA-256 of each API key → its role (`serve_app.http.auth.load_keys`)."""
+    registry: Registry
+    """The MLflow registry (a test hands in a fake with the same methods)."""
+    jobs: Jobs
+    """Ray's job API (a test hands in a fake with the same methods)."""
+    predictor: Any
+    """Predictor handle: `.options(multiplexed_model_id=...).predict.remote(...)`, `.status`."""
+    metrics: Any
+    """Metrics handle: `.ingest`, `.cluster`, `.timeseries`, `.prometheus` (`.remote()`)."""
+    scheduler: Any | None = None
+    """Scheduler handle, where the application has one."""
+    delta: Delta = field(default_factory=Delta)
+    """Request counters since the last flush to the Metrics deployment."""
+    inflight: int = 0
+    """Requests this replica is answering now."""
+
+
+def create_app(context: Context) -> Starlette:
+    """Every row of `ENDPOINTS` through the request wrapper; then the plain routes (the
+    OpenAPI document and the web UI), whose catch-all comes last."""
+    return Starlette(
+        routes=[
+            *(Route(e.path, _wrap(context, e), methods=[e.method]) for e in ENDPOINTS),
+            *(Route(e.path, _plain(context, e), methods=[e.method]) for e in PLAIN),
+        ]
+    )
+
+
+def _plain(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def plain(request: Request) -> Response:
+        result = await endpoint.handler(context, request)
+        # Plain routes count nothing: of a (response, served) result only the response is sent.
+        return result[0] if isinstance(result, tuple) else result
+
+    return plain
+
+
+def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    route = f"{endpoint.method} {endpoint.path}"
+
+    async def wrapped(request: Request) -> Response:
+        started = time.perf_counter()
+        model, version, batch = "", "", None
+        if context.inflight >= context.args.max_inflight:
+            response: Response = error(429, "too many requests in flight; retry shortly", 1)
+            context.delta.add(endpoint.name, "", "", 429, 0.0, None)
+            return response
+        context.inflight += 1
+        try:
+            authorize(request, endpoint.role, context.keys)
+            if endpoint.body:
+                body = await read_body(request, endpoint, context.args.max_body_bytes)
+                result = await endpoint.handler(context, request, body)
+            else:
+                result = await endpoint.handler(context, request)
+            if isinstance(result, tuple):
+                response, (model, version, batch) = result
+            else:
+                response = result
+        except Exception as exc:
+            response = error_response(exc, route)
+        finally:
+            context.inflight -= 1
+        # Read at the end: the flusher swaps `context.delta` for a fresh one meanwhile.
+        context.delta.add(
+            endpoint.name,
+            model,
+            version,
+            response.status_code,
+            time.perf_counter() - started,
+            batch,
+        )
+        return response
+
+    return wrapped

@@ -1,0 +1,86 @@
+"""Request bodies: media type, size limit, JSON or CSV parsing, validation into the row's model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from serve_app.http.endpoint import CSV, Endpoint
+from serve_app.schemas import HttpError, parse_csv
+
+DRAIN_FACTOR = 4
+"""Bodies up to this many times `max_body_bytes` are read to the end before their 413."""
+
+
+def _too_large(limit: int) -> HttpError:
+    return HttpError(413, f"body larger than {limit} bytes")
+
+
+class _HugeNumber(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    """JSON integers as Python ints, refusing ones no model could use before `int()` runs:
+    past 4300 digits it raises, and past ~300 digits no float holds them."""
+    if len(text) > 301:
+        raise _HugeNumber
+    return int(text)
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """Name the fields, never repeat their values."""
+    parts = []
+    for item in exc.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{loc}: {item['msg']}")
+    return "invalid request: " + "; ".join(parts)
+
+
+async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:
+    """The body as `endpoint.body` (CSV as `Rows`); 415, 413, 400 or 422 when it cannot be."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in endpoint.media:
+        raise HttpError(415, f"send the body as {' or '.join(endpoint.media)}")
+    raw = await _read_limited(request, limit)
+    if media == CSV:
+        try:
+            return parse_csv(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise HttpError(400, "CSV body is not UTF-8") from None
+    try:
+        data = json.loads(raw, parse_int=_bounded_int)
+    except _HugeNumber:
+        raise HttpError(422, "body holds an integer beyond 1e300") from None
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError too
+        raise HttpError(400, "body is not valid JSON") from None
+    try:
+        return endpoint.body.model_validate(data) if endpoint.body else data
+    except ValidationError as exc:
+        raise HttpError(422, validation_detail(exc)) from None
+    except RecursionError:
+        raise HttpError(422, "body is nested too deeply") from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytearray:
+    length = request.headers.get("content-length")
+    # A body somewhat over the limit is read to its end and dropped before the 413: a server
+    # that answers and closes while the client still sends makes the kernel reset the
+    # connection, and many clients then lose the 413. Far larger bodies are cut off.
+    drain = DRAIN_FACTOR * limit
+    if length is not None and (not length.isdigit() or int(length) > drain):
+        raise _too_large(limit)
+    raw = bytearray()
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > drain:
+            raise _too_large(limit)
+        if received <= limit:
+            raw.extend(chunk)
+    if received > limit:
+        raise _too_large(limit)
+    return raw

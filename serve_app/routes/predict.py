@@ -1,0 +1,150 @@
+"""Rayline's own prediction protocol, liveness and readiness, and what the served models are.
+
+The helpers here (`predict_rows`, `status_of`) are the one way every protocol asks the
+Predictor: MLflow and V2 routes only translate their bodies and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rayline.registry import parse_ref
+from serve_app.http.endpoint import CSV, JSON, Endpoint, Result, Served
+from serve_app.http.params import requested_model
+from serve_app.schemas import HttpError, PredictRequest, Rows, parse_predict
+
+if TYPE_CHECKING:
+    from serve_app.http.app import Context
+
+
+async def predict_rows(ctx: Context, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
+    """The Predictor's answer for `rows`; its errors (it returns them) raised as `HttpError`."""
+    rows = rows.check(ctx.args.max_rows)
+    try:
+        result: dict[str, Any] = await ctx.predictor.options(
+            multiplexed_model_id=model_id
+        ).predict.remote(rows, want_proba)
+    except BackPressureError:
+        raise HttpError(503, "the predictors are busy; retry shortly", 1) from None
+    except RayActorError:  # the replica died mid-request; Serve is replacing it
+        raise HttpError(503, "a predictor replica was lost; retry shortly", 1) from None
+    if "status" in result:
+        raise HttpError(result["status"], result["detail"], result.get("retry_after"))
+    return result
+
+
+def served(result: dict[str, Any], model: str | None = None) -> Served:
+    """What the counters record of a prediction; takes the batch size out of `result`."""
+    return (model or result["model"], result["version"], result.pop("batch_size", None))
+
+
+async def statuses(ctx: Context) -> list[dict[str, Any]]:
+    """The status of every served model (loading it where needed)."""
+    calls = [
+        ctx.predictor.options(multiplexed_model_id=m.model_id).status.remote()
+        for m in ctx.args.models
+    ]
+    return list(await asyncio.gather(*calls))
+
+
+async def status_of(ctx: Context, model_id: str) -> dict[str, Any]:
+    """The status of a ready model; the Predictor's error (503 with Retry-After) otherwise."""
+    status: dict[str, Any] = await ctx.predictor.options(
+        multiplexed_model_id=model_id
+    ).status.remote()
+    if status["status"] != "ready":
+        raise HttpError(
+            status.get("http_status", 503),
+            status["error"],
+            5 if status.get("http_status", 503) == 503 else None,
+        )
+    return status
+
+
+async def _rayline_predict(ctx: Context, model_id: str, body: Any) -> Result:
+    if isinstance(body, Rows):
+        rows, proba = body, True
+    else:
+        rows, proba = parse_predict(body), body.return_proba
+    result = await predict_rows(ctx, model_id, rows, proba)
+    meta = served(result)
+    return JSONResponse(result), meta
+
+
+async def predict_default(ctx: Context, request: Request, body: Any) -> Result:
+    return await _rayline_predict(ctx, ctx.args.default_model.model_id, body)
+
+
+async def predict_model(ctx: Context, request: Request, body: Any) -> Result:
+    return await _rayline_predict(ctx, requested_model(request, request.path_params["name"]), body)
+
+
+async def health(ctx: Context, request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(ctx: Context, request: Request) -> Response:
+    models = await statuses(ctx)
+    all_ready = all(m["status"] == "ready" for m in models)
+    summary = [
+        {
+            "name": m["name"],
+            "alias": m["alias"],
+            "version": m.get("version"),
+            "status": m["status"],
+            "error": m.get("error") or m.get("last_error"),
+        }
+        for m in models
+    ]
+    return JSONResponse(
+        {"ready": all_ready, "models": summary}, status_code=200 if all_ready else 503
+    )
+
+
+async def model_info(ctx: Context, request: Request) -> Response:
+    wanted = request.query_params.get("model")
+    if wanted is None:
+        models = await statuses(ctx)
+    else:
+        parse_ref(wanted)  # 400 for anything but name@alias or name/version
+        models = [await ctx.predictor.options(multiplexed_model_id=wanted).status.remote()]
+    return JSONResponse({"default_model": ctx.args.default_model.model_id, "models": models})
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/health", health, None, "Liveness", tag="health"),
+    Endpoint("GET", "/ready", ready, None, "Readiness: every served model loaded", tag="health"),
+    Endpoint(
+        "GET",
+        "/model-info",
+        model_info,
+        "predict",
+        "Served models (or ?model=name@alias): version, inputs, last swap error",
+        query=("model",),
+    ),
+    Endpoint(
+        "POST",
+        "/predict",
+        predict_default,
+        "predict",
+        "Predict with the default model",
+        PredictRequest,
+        (JSON, CSV),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/models/{name}/predict",
+        predict_model,
+        "predict",
+        "Predict with a model by alias (?alias=) or version (?version=)",
+        PredictRequest,
+        (JSON, CSV),
+        query=("alias", "version"),
+    ),
+)

@@ -1,0 +1,99 @@
+"""The Open Inference Protocol (KServe V2): health, model metadata and inference."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rayline.registry import CHAMPION
+from serve_app.http.endpoint import Endpoint, Result
+from serve_app.routes.predict import predict_rows, ready, served, status_of
+from serve_app.schemas import V2_DATATYPES, V2Request, parse_v2
+
+if TYPE_CHECKING:
+    from serve_app.http.app import Context
+
+
+def _datatype(predictions: list[Any]) -> str:
+    if predictions and isinstance(predictions[0], float):
+        return "FP64"
+    return "INT64" if predictions and isinstance(predictions[0], int) else "BYTES"
+
+
+async def v2_infer(ctx: Context, request: Request, body: V2Request) -> Result:
+    name = request.path_params["name"]
+    result = await predict_rows(ctx, f"{name}@{CHAMPION}", parse_v2(body), True)
+    predictions = result["predictions"]
+    outputs = [
+        {
+            "name": "predict",
+            "shape": [len(predictions)],
+            "datatype": _datatype(predictions),
+            "data": predictions,
+        }
+    ]
+    if result["probabilities"] is not None:
+        proba = result["probabilities"]
+        outputs.append(
+            {
+                "name": "predict_proba",
+                "shape": [len(proba), len(proba[0])],
+                "datatype": "FP64",
+                "data": [p for row in proba for p in row],
+            }
+        )
+    answer = {
+        "model_name": name,
+        "model_version": result["version"],
+        "id": body.id or "",
+        "outputs": outputs,
+    }
+    return JSONResponse(answer), served(result, name)
+
+
+async def v2_live(ctx: Context, request: Request) -> Response:
+    return JSONResponse({"live": True})
+
+
+async def v2_ready(ctx: Context, request: Request) -> Response:
+    response = await ready(ctx, request)
+    return JSONResponse({"ready": response.status_code == 200}, status_code=response.status_code)
+
+
+async def v2_metadata(ctx: Context, request: Request) -> Response:
+    name = request.path_params["name"]
+    status = await status_of(ctx, f"{name}@{CHAMPION}")
+    inputs = [
+        {"name": c["name"], "datatype": V2_DATATYPES.get(c["type"], "BYTES"), "shape": [-1]}
+        for c in status["inputs"]
+    ]
+    return JSONResponse(
+        {
+            "name": name,
+            "versions": [status["version"]],
+            "platform": "sklearn",
+            "inputs": inputs,
+            "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
+        }
+    )
+
+
+async def v2_model_ready(ctx: Context, request: Request) -> Response:
+    name = request.path_params["name"]
+    await status_of(ctx, f"{name}@{CHAMPION}")
+    return JSONResponse({"name": name, "ready": True})
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/v2/health/live", v2_live, None, "V2 liveness", tag="v2"),
+    Endpoint("GET", "/v2/health/ready", v2_ready, None, "V2 readiness", tag="v2"),
+    Endpoint("GET", "/v2/models/{name}", v2_metadata, "predict", "V2 model metadata", tag="v2"),
+    Endpoint(
+        "GET", "/v2/models/{name}/ready", v2_model_ready, "predict", "V2 model readiness", tag="v2"
+    ),
+    Endpoint(
+        "POST", "/v2/models/{name}/infer", v2_infer, "predict", "V2 inference", V2Request, tag="v2"
+    ),
+)

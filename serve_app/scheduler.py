@@ -1,0 +1,214 @@
+"""Scheduler deployment: the cluster's one scheduler. It ticks the schedule engine, owns the
+state database (the ingress's /v1/schedules routes call it), submits Ray Jobs, calls webhooks
+and exports the schedules' Prometheus metrics.
+
+A single replica (`num_replicas: 1` in serve_config.yaml); should Serve briefly run two during a
+redeploy, the deterministic submission ids and the unique run records keep each tick to one job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shlex
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from ray import serve
+
+from rayline.config import CONFIG_DIR, load_config
+from rayline.scheduling import ScheduleError, ScheduleSpec, parse_schedule
+from rayline.scheduling.engine import Engine, JobState, ScheduleConflict, ScheduleNotFound
+from rayline.settings import Settings, get_settings
+from rayline.state import RunRecord, open_store
+from rayline.training import parse_events
+from serve_app.jobs import KIND_KEY, NAME_KEY, Jobs
+
+log = logging.getLogger("ray.serve")
+WEBHOOK_ATTEMPTS = 4
+"""A failure webhook is tried this many times, 1 s, 2 s, 4 s apart."""
+WEBHOOK_TIMEOUT_S = 5
+
+
+class RayJobRunner:
+    """`JobRunner` over Ray's job submission API."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def submit(self, spec: ScheduleSpec, submission_id: str, metadata: dict[str, str]) -> None:
+        if spec.config is not None and (CONFIG_DIR / f"{spec.config}.yaml").is_file():
+            args = shlex.quote(spec.config)
+            name = spec.config
+        else:  # a path or an inline spec: sent inline, as it reads at this tick
+            config = load_config(spec.config) if spec.config is not None else None
+            data = config.model_dump(mode="json") if config is not None else spec.spec
+            args = "--spec " + shlex.quote(json.dumps(data))
+            name = str((data or {}).get("name", spec.name))
+        try:
+            self.jobs.client.submit_job(
+                entrypoint=f"python -m jobs.train {args}",
+                submission_id=submission_id,
+                metadata={**metadata, KIND_KEY: "train", NAME_KEY: name},
+            )
+        except RuntimeError as exc:
+            if "already exists" not in str(exc):
+                raise
+
+    def state(self, submission_id: str) -> JobState | None:
+        try:
+            info = self.jobs.client.get_job_info(submission_id)
+        except RuntimeError:
+            return None
+        status = str(getattr(info.status, "value", info.status))
+        events: dict[str, Any] = {}
+        if status in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING"):
+            events = parse_events(str(self.jobs.client.get_job_logs(submission_id)))
+        return JobState(status, info.message or "", events)
+
+    def stop(self, submission_id: str) -> None:
+        try:
+            self.jobs.client.stop_job(submission_id)
+        except RuntimeError as exc:
+            log.warning("stopping job %s: %s", submission_id, exc)
+
+
+def post_webhook(url: str, body: dict[str, Any]) -> str:
+    """POST the run record; retried with backoff. Returns what happened, for the run record."""
+    data = json.dumps(body).encode()
+    outcome = ""
+    for attempt in range(WEBHOOK_ATTEMPTS):
+        if attempt:
+            time.sleep(2 ** (attempt - 1))
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked by ScheduleSpec
+            url, data=data, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:  # noqa: S310
+                return f"delivered ({response.status})"
+        except (OSError, ValueError) as exc:
+            outcome = f"failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+    return outcome
+
+
+def prometheus_text(engine: Engine) -> str:
+    """Runs by outcome, last success, next fire and start lag for every schedule."""
+    lines = [
+        "# HELP rayline_schedule_runs_total Scheduled runs by schedule and outcome.",
+        "# TYPE rayline_schedule_runs_total counter",
+    ]
+    counts = engine.store.count_outcomes()
+    for (schedule, outcome), count in sorted(counts.items()):
+        lines.append(
+            f'rayline_schedule_runs_total{{schedule="{schedule}",outcome="{outcome}"}} {count}'
+        )
+    gauges: dict[str, list[str]] = {
+        "rayline_schedule_last_success_timestamp_seconds": [],
+        "rayline_schedule_next_fire_timestamp_seconds": [],
+        "rayline_schedule_start_lag_seconds": [],
+    }
+    for record in engine.store.list_schedules():
+        label = f'{{schedule="{record.name}"}}'
+        success = engine.store.last_success(record.name)
+        if success is not None and success.ended_at is not None:
+            gauges["rayline_schedule_last_success_timestamp_seconds"].append(
+                f"{label} {success.ended_at:.3f}"
+            )
+        if record.next_fire is not None and not record.paused:
+            gauges["rayline_schedule_next_fire_timestamp_seconds"].append(
+                f"{label} {record.next_fire:.3f}"
+            )
+        last = engine.store.last_run(record.name)
+        if last is not None and last.started_at is not None and last.trigger != "manual":
+            gauges["rayline_schedule_start_lag_seconds"].append(
+                f"{label} {max(last.started_at - last.scheduled_time, 0.0):.3f}"
+            )
+    helps = {
+        "rayline_schedule_last_success_timestamp_seconds": "When each schedule last succeeded.",
+        "rayline_schedule_next_fire_timestamp_seconds": "When each schedule fires next.",
+        "rayline_schedule_start_lag_seconds": "Scheduled time to job start, last run.",
+    }
+    for name, samples in gauges.items():
+        lines += [f"# HELP {name} {helps[name]}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{sample}" for sample in samples]
+    return "\n".join(lines) + "\n"
+
+
+@serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
+class Scheduler:
+    def __init__(self, schedules: list[dict[str, Any]], tick_s: float = 5.0) -> None:
+        self.settings: Settings = get_settings()
+        self.tick_s = tick_s
+        self.engine = Engine(
+            open_store(self.settings),
+            RayJobRunner(Jobs(self.settings)),
+            self.settings,
+            notify=self._notify,
+        )
+        self.engine.sync_declared([ScheduleSpec.model_validate(s) for s in schedules])
+        self._ticker = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.engine.tick)
+            except Exception:  # a broken tick must not end the scheduler; the next one retries
+                log.exception("scheduler tick failed")
+            await asyncio.sleep(self.tick_s)
+
+    def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
+        if spec.webhook_url is None:
+            return
+        url, body = spec.webhook_url, {"schedule": spec.name, "run": self.engine.run_view(run)}
+
+        def deliver() -> None:
+            status = post_webhook(url, body)
+            self.engine.store.update_run(run.id, webhook_status=status)
+
+        threading.Thread(target=deliver, name=f"webhook-{run.id}", daemon=True).start()
+
+    async def api(
+        self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
+    ) -> tuple[int, Any]:
+        """The /v1/schedules routes' one entry: (HTTP status, JSON body). Domain errors become
+        their status here, so nothing but plain data crosses the handle."""
+        try:
+            return await asyncio.to_thread(self._api, op, name, body, page)
+        except ScheduleNotFound as exc:
+            return 404, {"detail": str(exc)}
+        except ScheduleConflict as exc:
+            return 409, {"detail": str(exc)}
+        except ScheduleError as exc:
+            return 422, {"detail": str(exc)}
+
+    def _api(self, op: str, name: str, body: Any, page: tuple[int, int]) -> tuple[int, Any]:
+        engine = self.engine
+        if op == "list":
+            return 200, {"schedules": [engine.view(r) for r in engine.store.list_schedules()]}
+        if op == "recent":
+            runs = engine.store.recent_runs(page[0])
+            return 200, {"runs": [engine.run_view(r) for r in runs]}
+        if op == "create":
+            return 201, engine.view(engine.create(parse_schedule(body, "request body")))
+        if op == "get":
+            return 200, engine.view(engine.get(name))
+        if op == "update":
+            return 200, engine.view(engine.update(name, body))
+        if op == "delete":
+            engine.delete(name)
+            return 200, {"deleted": True}
+        if op in ("pause", "resume"):
+            return 200, engine.view(engine.set_paused(name, op == "pause"))
+        if op == "run":
+            return 202, engine.run_view(engine.run_now(name))
+        if op == "runs":
+            engine.get(name)
+            runs, total = engine.store.runs(name, limit=page[0], offset=page[1])
+            return 200, {"runs": [engine.run_view(r) for r in runs], "total": total}
+        raise ValueError(f"unknown scheduler operation {op}")
+
+    async def prometheus(self) -> str:
+        return await asyncio.to_thread(prometheus_text, self.engine)

@@ -1,0 +1,253 @@
+"""Schedules on the real stack: ticks fire real Ray Jobs that register in MLflow, exactly once
+through a killed scheduler and a redeploy; forbid, timeout, failure alerts (webhook, counter)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from rayline import stack as stack_module
+from tests.stack import BIN, Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+SCHEDULER_TITLE = "ray::ServeReplica:rayline:Scheduler"
+
+
+def small_spec(name: str, **overrides: Any) -> dict[str, Any]:
+    """An iris sweep of a few seconds (two trials), registered as model `name`."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "dataset": {"source": "iris"},
+        "split": {"cv_folds": 2},
+        "search": {"algorithm": "random", "num_samples": 2},
+        "estimators": {"linear": {}},
+        "ensemble": {"enabled": False},
+    }
+    spec.update(overrides)
+    return spec
+
+
+def runs(stack: Stack, schedule: str) -> list[dict[str, Any]]:
+    status, body, _ = stack.http("GET", f"/v1/schedules/{schedule}/runs?limit=50", key="predict")
+    assert status == 200, body
+    return list(body["runs"])
+
+
+def run_where(stack: Stack, schedule: str, **wanted: Any) -> list[dict[str, Any]]:
+    found = [r for r in runs(stack, schedule) if all(r[k] == v for k, v in wanted.items())]
+    return found
+
+
+@contextlib.contextmanager
+def schedule(stack: Stack, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A schedule created through the API, deleted at the end whatever happens."""
+    status, created, _ = stack.http("POST", "/v1/schedules", body)
+    assert status == 201, created
+    try:
+        yield created
+    finally:
+        stack.http("DELETE", f"/v1/schedules/{body['name']}")
+
+
+def _scheduler_pids(stack: Stack) -> set[int]:
+    pids = set()
+    for pid in stack_module.stack_pids(stack.settings):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(SCHEDULER_TITLE.encode()):
+                pids.add(pid)
+    return pids
+
+
+def _jobs_of(stack: Stack, name: str) -> list[Any]:
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(stack.settings.ray_dashboard_url)
+    return [j for j in client.list_jobs() if (j.metadata or {}).get("rayline_schedule") == name]
+
+
+def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
+    serving: Stack,
+) -> None:
+    name = "iris-every"
+    body = {"name": name, "spec": small_spec("sched_iris"), "every": "1m"}
+    with schedule(serving, body) as created:
+        assert created["description"] == "every 1 minute" or "1m" in created["description"]
+        first = wait_until(
+            lambda: run_where(serving, name, trigger="every"), 90, "the first tick's run"
+        )[-1]
+        # Kill the scheduler while its run is going: the restarted one follows it to the end.
+        victims = wait_until(lambda: _scheduler_pids(serving), 30, "the Scheduler replica")
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: _scheduler_pids(serving) - victims, 90, "Serve to restart the Scheduler")
+        done = wait_until(
+            lambda: run_where(serving, name, id=first["id"], status="succeeded"),
+            180,
+            "the first run to finish",
+        )[0]
+        assert done["outcome"] == "promoted", done
+        assert done["model"] == "sched_iris" and done["version"] == "1"
+        assert done["score"] is not None and done["metric"] == "accuracy"
+        tags = MlflowClient(serving.settings.tracking_uri).get_run(done["mlflow_run_id"]).data.tags
+        assert tags["rayline.schedule"] == name
+        assert tags["rayline.submission_id"] == done["submission_id"]
+        assert tags["rayline.trigger"] == "every"
+
+        # Redeploy while the next tick's run is in progress: nothing is lost, nothing doubled.
+        second = wait_until(
+            lambda: [r for r in runs(serving, name) if r["id"] != first["id"]],
+            90,
+            "the second tick's run",
+        )[-1]
+        config = yaml.safe_load((serving.configs / "serve_config.yaml").read_text())
+        config["applications"][0]["args"]["scheduler_tick_s"] = 2
+        path = serving.configs / "serve_config_tick2.yaml"
+        path.write_text(yaml.safe_dump(config))
+        serving.run(str(BIN / "serve"), "deploy", str(path))
+        stack_module.wait_ready(serving.settings, seconds=240)
+        status, listed, _ = serving.http("GET", "/v1/schedules", key="predict")
+        assert status == 200 and name in [s["name"] for s in listed["schedules"]]
+        repeat = wait_until(
+            lambda: run_where(serving, name, id=second["id"], status="succeeded"),
+            180,
+            "the second run to finish",
+        )[0]
+        # Same config, same data: nothing new to learn.
+        assert repeat["outcome"] == "skipped", repeat
+        status, _, _ = serving.http("POST", f"/v1/schedules/{name}/pause")
+        assert status == 200
+
+        recorded = runs(serving, name)
+        ids = [r["submission_id"] for r in recorded]
+        assert len(ids) == len(set(ids))
+        times = [r["scheduled_time"] for r in recorded if r["trigger"] == "every"]
+        assert len(times) == len(set(times)), "a tick was recorded twice"
+        jobs = _jobs_of(serving, name)
+        assert sorted(j.submission_id for j in jobs) == sorted(ids), "one Ray job per run"
+
+        status, text, _ = serving.http("GET", "/metrics", key="predict")
+        assert status == 200
+        assert f'rayline_schedule_runs_total{{schedule="{name}",outcome="promoted"}} 1' in text
+        assert f'rayline_schedule_last_success_timestamp_seconds{{schedule="{name}"}}' in text
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Hook", (_Hook,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
+    serving: Stack, webhook: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    url, received = webhook
+    data = tmp_path / "no_label.csv"
+    data.write_text("a,b\n1,2\n3,4\n5,6\n")
+    spec = small_spec(
+        "sched_broken",
+        dataset={"source": str(data), "target": "label", "task": "classification"},
+    )
+    name = "broken-data"
+    body = {"name": name, "spec": spec, "cron": "0 0 1 1 *", "webhook_url": url}
+    with schedule(serving, body):
+        status, run, _ = serving.http("POST", f"/v1/schedules/{name}/run")
+        assert status == 202 and run["trigger"] == "manual", run
+        failed = wait_until(
+            lambda: run_where(serving, name, id=run["id"], outcome="failed"),
+            120,
+            "the run to fail",
+        )[0]
+        assert failed["step"] == "load", failed
+        assert "label" in failed["error"], failed["error"]
+        alert = wait_until(lambda: received, 60, "the webhook call")[0]
+        assert alert["schedule"] == name and alert["run"]["outcome"] == "failed"
+        status, text, _ = serving.http("GET", "/metrics", key="predict")
+        assert f'rayline_schedule_runs_total{{schedule="{name}",outcome="failed"}} 1' in text
+
+
+def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(serving: Stack) -> None:
+    slow = small_spec(
+        "sched_slow",
+        search={"algorithm": "random", "num_samples": 400},
+        estimators={"forest": {"n_estimators": [200, 300, 400]}},
+        split={"cv_folds": 5},
+    )
+    name = "slow-forbid"
+    body = {"name": name, "spec": slow, "cron": "0 0 1 1 *", "timeout_s": 20}
+    with schedule(serving, body):
+        status, first, _ = serving.http("POST", f"/v1/schedules/{name}/run")
+        assert status == 202, first
+        wait_until(
+            lambda: run_where(serving, name, id=first["id"], status="running"),
+            30,
+            "the first run to start",
+        )
+        status, second, _ = serving.http("POST", f"/v1/schedules/{name}/run")
+        assert status == 202, second
+        assert second["status"] == "skipped" and second["outcome"] == "skipped", second
+        assert "forbid" in second["error"]
+        stopped = wait_until(
+            lambda: run_where(serving, name, id=first["id"], outcome="timeout"),
+            120,
+            "the timeout to stop the run",
+        )[0]
+        assert stopped["status"] == "stopped"
+        jobs = _jobs_of(serving, name)
+        assert [j.submission_id for j in jobs] == [first["submission_id"]]
+        wait_until(
+            lambda: str(getattr(_jobs_of(serving, name)[0].status, "value", "")) == "STOPPED",
+            60,
+            "Ray to stop the job",
+        )
+
+
+def test_invalid_schedules_are_refused_naming_the_field(serving: Stack) -> None:
+    cases = [
+        ({"name": "bad-cron", "config": "iris", "cron": "61 * * * *"}, "cron"),
+        (
+            {"name": "bad-tz", "config": "iris", "cron": "0 2 * * *", "timezone": "Mars/Base"},
+            "timezone",
+        ),
+        ({"name": "bad-config", "config": "no_such_config", "every": "1h"}, "config"),
+    ]
+    for body, field in cases:
+        status, answer, _ = serving.http("POST", "/v1/schedules", body)
+        assert status == 422, (body, answer)
+        assert field in answer["detail"], answer
+    status, answer, _ = serving.http(
+        "POST", "/v1/schedules", {"name": "x1", "config": "iris", "every": "1h"}, key="predict"
+    )
+    assert status == 403

@@ -1,0 +1,307 @@
+"""Driving the ingress app in process: fakes of the deployment handles, the registry and Ray's
+job API (a real small model behind the predictor, so predictions are real), and `covers`, which
+ties each route test to the routes it requests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from mlflow.exceptions import MlflowException
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from rayline.registry import ColumnSpec, LoadedModel, RegistryError
+from rayline.settings import Settings
+from serve_app.http.app import Context
+from serve_app.http.auth import load_keys
+from serve_app.metrics import Delta
+from serve_app.predictor import Slot, run_model, to_frame
+from serve_app.routes import ENDPOINTS
+from serve_app.schemas import AppArgs, BenchmarkRequest, HttpError, JobRequest, Rows
+
+ADMIN_KEY = "admin-key"
+PREDICT_KEY = "predict-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+PREDICT = {"Authorization": f"Bearer {PREDICT_KEY}"}
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+SETOSA = dict(zip(COLUMNS, [5.1, 3.5, 1.4, 0.2], strict=True))
+VIRGINICA = dict(zip(COLUMNS, [6.7, 3.0, 5.2, 2.3], strict=True))
+
+
+@cache
+def _iris_classifier() -> LogisticRegression:
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = COLUMNS
+    return LogisticRegression(max_iter=500).fit(features, target)
+
+
+def iris_model(version: str = "1", ref: str = "champion") -> LoadedModel:
+    features = load_iris(as_frame=True).frame.drop(columns="target").head(2)
+    features.columns = COLUMNS
+    return LoadedModel(
+        name="iris",
+        ref=ref,
+        version=version,
+        model=_iris_classifier(),
+        task="classification",
+        inputs=[ColumnSpec(c, "double") for c in COLUMNS],
+        input_example=features,
+        run_id="run-1",
+    )
+
+
+class _Method:
+    def __init__(self, fn: Callable[..., Coroutine[Any, Any, Any]], model_id: str | None) -> None:
+        self.fn = fn
+        self.model_id = model_id
+
+    def remote(self, *args: Any) -> Coroutine[Any, Any, Any]:
+        return self.fn(*args) if self.model_id is None else self.fn(self.model_id, *args)
+
+
+class Handle:
+    """A DeploymentHandle's shape: `handle.options(multiplexed_model_id=m).method.remote(...)`
+    is awaitable; with a model id, the target's method receives it as its first argument (what
+    `serve.get_multiplexed_model_id()` gives the real deployment)."""
+
+    def __init__(self, target: Any, model_id: str | None = None) -> None:
+        self.target = target
+        self.model_id = model_id
+
+    def options(self, *, multiplexed_model_id: str | None = None) -> Handle:
+        return Handle(self.target, multiplexed_model_id)
+
+    def __getattr__(self, name: str) -> _Method:
+        return _Method(getattr(self.target, name), self.model_id)
+
+
+class FakePredictor:
+    """Answers as `serve_app.predictor.Predictor` does: `status` and `predict` return dicts,
+    errors included (`{"status", "detail", "retry_after"}`), never raise them."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, LoadedModel | HttpError] = {
+            "iris@champion": iris_model("1"),
+            "iris@challenger": iris_model("2", "challenger"),
+            "iris/1": iris_model("1", "1"),
+        }
+        self.calls: list[tuple[str, Rows, bool]] = []
+        self.raises: BaseException | None = None
+        """Raised by `predict` as a handle would (back pressure, a lost replica)."""
+        self.hold: threading.Event | None = None
+        """When set, `predict` waits for this event before it answers."""
+
+    def _slot(self, model_id: str) -> Slot:
+        found = self.models.get(model_id)
+        if found is None:
+            name, _, ref = model_id.replace("/", "@").partition("@")
+            raise HttpError(404, f"model {name}@{ref} is not registered")
+        if isinstance(found, HttpError):
+            raise found
+        return Slot(model_id, found)
+
+    async def status(self, model_id: str) -> dict[str, Any]:
+        try:
+            return self._slot(model_id).info()
+        except HttpError as exc:
+            name, _, ref = model_id.partition("@")
+            return {
+                "model_id": model_id,
+                "name": name,
+                "alias": ref,
+                "status": "failed",
+                "error": exc.detail,
+                "http_status": exc.status,
+            }
+
+    async def predict(self, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
+        self.calls.append((model_id, rows, want_proba))
+        if self.hold is not None:
+            await asyncio.to_thread(self.hold.wait, 10)
+        if self.raises is not None:
+            raise self.raises
+        try:
+            slot = self._slot(model_id)
+            frame = to_frame(rows, slot.current)
+        except HttpError as exc:
+            return {"status": exc.status, "detail": exc.detail, "retry_after": exc.retry_after}
+        return {**run_model(slot.current, frame, want_proba), "batch_size": len(frame)}
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.ingested: list[Delta] = []
+        self.minutes: list[float] = []
+        self.fail = False
+
+    async def ingest(self, delta: Delta) -> None:
+        self.ingested.append(delta)
+
+    async def cluster(self) -> dict[str, Any]:
+        return {
+            "nodes": [{"node_id": "n1", "alive": True}],
+            "totals": {"cpus_total": 2},
+            "serve": {"applications": []},
+        }
+
+    async def timeseries(self, minutes: float) -> dict[str, Any]:
+        if self.fail:
+            raise RuntimeError("a bug in the metrics deployment")
+        self.minutes.append(minutes)
+        return {"interval_s": 5.0, "points": [], "totals": {"requests": 3, "errors": 0}}
+
+    async def prometheus(self) -> str:
+        return "rayline_requests_total 3\n"
+
+
+class FakeMlflowClient:
+    def __init__(self, registry: FakeRegistry) -> None:
+        self.registry = registry
+
+    def search_registered_models(self, max_results: int) -> list[Any]:
+        self.registry.check_up()
+        versions = [SimpleNamespace(version=v.version) for v in self.registry.stored]
+        return [
+            SimpleNamespace(
+                name="iris",
+                description=None,
+                aliases=dict(self.registry.aliases),
+                latest_versions=versions[:1],
+                last_updated_timestamp=1_700_000_000_000,
+            )
+        ]
+
+    def get_registered_model(self, name: str) -> Any:
+        return SimpleNamespace(name=name, aliases=dict(self.registry.aliases))
+
+
+class FakeRegistry:
+    """`rayline.registry.Registry`'s methods and `client` for one model, iris, versions 1 and 2."""
+
+    def __init__(self) -> None:
+        self.aliases = {"champion": "1", "challenger": "2"}
+        self.stored = [
+            SimpleNamespace(
+                version=str(v),
+                run_id=f"run-{v}",
+                creation_timestamp=1_700_000_000_000 + v,
+                tags={"rayline.family": "linear"},
+                status="READY",
+            )
+            for v in (2, 1)
+        ]
+        self.down = False
+        self.client = FakeMlflowClient(self)
+
+    def check_up(self) -> None:
+        if self.down:
+            raise MlflowException("API request to http://127.0.0.1:5050 failed")
+
+    def versions(self, name: str) -> list[Any]:
+        self.check_up()
+        return self.stored if name == "iris" else []
+
+    def run_metrics(self, run_id: str | None) -> dict[str, float]:
+        return {"test_accuracy": 0.96, "train_accuracy": 0.99}
+
+    def set_alias(self, name: str, alias: str, version: str) -> str | None:
+        self.check_up()
+        if name != "iris" or version not in {v.version for v in self.stored}:
+            raise RegistryError(f"model {name}@{version} is not registered", 404)
+        previous = self.aliases.get(alias)
+        self.aliases[alias] = version
+        return previous
+
+
+class FakeJobs:
+    """`serve_app.jobs.Jobs`' methods over an in-memory list of jobs."""
+
+    def __init__(self) -> None:
+        self.submitted: list[Any] = []
+        self.stopped: list[str] = []
+        self.unreachable = False
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        if self.unreachable:
+            raise ConnectionError("connection refused")
+        if job_id != "raysubmit_1":
+            raise HttpError(404, f"no job {job_id}")
+        return {"job_id": job_id, "status": "RUNNING", "kind": "train", "name": "iris"}
+
+    def submit_train(self, request: JobRequest) -> str:
+        self.submitted.append(request)
+        return "raysubmit_1"
+
+    def submit_benchmark(self, request: BenchmarkRequest) -> str:
+        self.submitted.append(request)
+        return "raysubmit_2"
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [self._job("raysubmit_1")][:limit]
+
+    def detail(self, job_id: str) -> dict[str, Any]:
+        return {**self._job(job_id), "progress": {"trials_done": 1, "trials_total": 4}}
+
+    def logs(self, job_id: str, tail: int) -> str:
+        self._job(job_id)
+        lines = [f"line {i}" for i in range(1, 11)]
+        return "\n".join(lines[-tail:])
+
+    def stop(self, job_id: str) -> bool:
+        self._job(job_id)
+        self.stopped.append(job_id)
+        return True
+
+
+def make_context(home: Path, **args: Any) -> Context:
+    """A Context over the fakes; `args` override the builder args (AppArgs)."""
+    settings = Settings(
+        home=home, api_keys=f"admin:{ADMIN_KEY},predict:{PREDICT_KEY}", web_dist=home / "dist"
+    )
+    app_args = {
+        "models": [{"name": "iris"}, {"name": "iris", "alias": "challenger"}],
+        "max_body_bytes": 2_000,
+        **args,
+    }
+    return Context(
+        args=AppArgs.model_validate(app_args),
+        settings=settings,
+        keys=load_keys(settings),
+        registry=FakeRegistry(),  # type: ignore[arg-type]
+        jobs=FakeJobs(),  # type: ignore[arg-type]
+        predictor=Handle(FakePredictor()),
+        metrics=Handle(FakeMetrics()),
+    )
+
+
+# --- route coverage ---------------------------------------------------------------------------
+T = TypeVar("T", bound=Callable[..., Any])
+ROUTE_NAMES = {(e.method, e.path): e.name for e in ENDPOINTS}
+"""(method, path) → the handler's name, the `route` the request counters record."""
+COVERED: set[tuple[str, str]] = set()
+"""Every (method, path) some test is marked with `covers`."""
+
+
+def covers(*routes: str) -> Callable[[T], T]:
+    """Mark a test as covering routes, each "METHOD /path" with the path as in ENDPOINTS."""
+
+    def mark(test: T) -> T:
+        pairs = {(method, path) for method, _, path in (r.partition(" ") for r in routes)}
+        test.covers = pairs  # type: ignore[attr-defined]
+        COVERED.update(pairs)
+        return test
+
+    return mark
+
+
+def check_covered(test: Callable[..., Any], ctx: Context) -> None:
+    """Fail unless `test` requested every route it claims to cover (the counters saw it)."""
+    requested = {route for route, *_ in ctx.delta.requests}
+    for pair in getattr(test, "covers", ()):
+        assert ROUTE_NAMES[pair] in requested, f"{test.__name__} never requested {pair}"

@@ -1,0 +1,297 @@
+"""The prediction routes in process (no Ray): Rayline's own, MLflow's scoring protocol and the
+Open Inference Protocol V2, health and model info, the OpenAPI document and the web UI.
+
+Each test is marked with the routes it covers (`covers`) and fails if it never requested one;
+`test_every_route_is_covered_by_a_test` fails if a row of `ENDPOINTS` is covered by none, here
+or in test_routes_platform.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from ray.exceptions import RayActorError
+from starlette.testclient import TestClient
+
+from serve_app.http.app import Context, create_app
+from serve_app.routes import ENDPOINTS
+from serve_app.schemas import HttpError
+from tests.unit.ingress_fakes import (
+    COLUMNS,
+    COVERED,
+    PREDICT,
+    ROUTE_NAMES,
+    SETOSA,
+    VIRGINICA,
+    check_covered,
+    covers,
+    make_context,
+)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    return make_context(tmp_path)
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context) -> Iterator[None]:
+    yield
+    check_covered(request.function, ctx)
+
+
+def test_every_route_is_covered_by_a_test() -> None:
+    from tests.unit import test_routes_platform  # noqa: F401 (its tests mark routes on import)
+
+    table = set(ROUTE_NAMES)
+    assert table - COVERED == set(), "routes no test covers"
+    assert COVERED - table == set(), "covered routes that are not in ENDPOINTS"
+
+
+# --- Rayline predictions, health, model info --------------------------------------------------
+@covers("GET /health", "GET /ready")
+def test_health_and_readiness(ctx: Context, client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "ready": True,
+        "models": [
+            {"name": "iris", "alias": "champion", "version": "1", "status": "ready", "error": None},
+            {
+                "name": "iris",
+                "alias": "challenger",
+                "version": "2",
+                "status": "ready",
+                "error": None,
+            },
+        ],
+    }
+    ctx.predictor.target.models["iris@challenger"] = HttpError(503, "model failed to load", 10)
+    not_ready = client.get("/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["ready"] is False
+    assert not_ready.json()["models"][1]["error"] == "model failed to load"
+
+
+@covers("GET /model-info")
+def test_model_info_describes_the_served_models(client: TestClient) -> None:
+    info = client.get("/model-info", headers=PREDICT).json()
+    assert info["default_model"] == "iris@champion"
+    assert [(m["alias"], m["version"]) for m in info["models"]] == [
+        ("champion", "1"),
+        ("challenger", "2"),
+    ]
+    assert [c["name"] for c in info["models"][0]["inputs"]] == COLUMNS
+    one = client.get("/model-info?model=iris/1", headers=PREDICT).json()
+    assert [m["model_id"] for m in one["models"]] == ["iris/1"]
+    unknown = client.get("/model-info?model=nope@champion", headers=PREDICT).json()
+    assert unknown["models"][0]["status"] == "failed"
+    assert client.get("/model-info?model=nope", headers=PREDICT).status_code == 400
+
+
+@covers("POST /predict")
+def test_predict_uses_the_default_model(ctx: Context, client: TestClient) -> None:
+    response = client.post("/predict", json={"instances": [SETOSA, VIRGINICA]}, headers=PREDICT)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"] == [0, 2] and body["classes"] == [0, 1, 2]
+    assert (body["model"], body["alias"], body["version"]) == ("iris", "champion", "1")
+    assert len(body["probabilities"]) == 2 and body["probabilities"][0][0] > 0.5
+    as_lists = {"instances": [list(SETOSA.values())], "return_proba": False}
+    plain = client.post("/predict", json=as_lists, headers=PREDICT).json()
+    assert plain["predictions"] == [0] and plain["probabilities"] is None
+    assert ctx.predictor.target.calls[0][0] == "iris@champion"
+
+
+@covers("POST /predict")
+def test_predict_errors_name_the_column(ctx: Context, client: TestClient) -> None:
+    missing = {"instances": [{k: v for k, v in SETOSA.items() if k != "petal_width_cm"}]}
+    response = client.post("/predict", json=missing, headers=PREDICT)
+    assert response.status_code == 422 and "petal_width_cm" in response.json()["detail"]
+    word = {"instances": [{**SETOSA, "sepal_length_cm": "wide"}]}
+    detail = client.post("/predict", json=word, headers=PREDICT).json()["detail"]
+    assert "sepal_length_cm" in detail and "wide" not in detail
+    ctx.args.max_rows = 1
+    too_many = client.post("/predict", json={"instances": [SETOSA, SETOSA]}, headers=PREDICT)
+    assert (too_many.status_code, too_many.json()) == (
+        422,
+        {"detail": "too many rows: 2 > 1 per request"},
+    )
+
+
+@covers("POST /v1/models/{name}/predict")
+def test_predict_by_alias_or_version(ctx: Context, client: TestClient) -> None:
+    url = "/v1/models/iris/predict"
+    body = {"instances": [SETOSA]}
+    assert client.post(url, json=body, headers=PREDICT).json()["version"] == "1"
+    challenger = client.post(url + "?alias=challenger", json=body, headers=PREDICT).json()
+    assert challenger["version"] == "2"
+    assert client.post(url + "?version=1", json=body, headers=PREDICT).json()["version"] == "1"
+    assert [call[0] for call in ctx.predictor.target.calls] == [
+        "iris@champion",
+        "iris@challenger",
+        "iris/1",
+    ]
+    unknown = client.post("/v1/models/nope/predict", json=body, headers=PREDICT)
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"detail": "model nope@champion is not registered"},
+    )
+    bad_version = client.post(url + "?version=x", json=body, headers=PREDICT)
+    assert bad_version.status_code == 422
+    assert bad_version.json() == {"detail": "version: must be a number"}
+
+
+@pytest.mark.parametrize("alias", ["my-alias", "v2_rc", "A1", "x" * 64])
+@covers("POST /v1/models/{name}/predict")
+def test_served_aliases_follow_the_alias_grammar(client: TestClient, alias: str) -> None:
+    url = f"/v1/models/iris/predict?alias={alias}"
+    response = client.post(url, json={"instances": [SETOSA]}, headers=PREDICT)
+    assert response.status_code == 404  # valid, just not registered
+
+
+@pytest.mark.parametrize("alias", ["-x", "_x", "a b", "a.b", "é", "x" * 65, ""])
+@covers("POST /v1/models/{name}/predict")
+def test_served_aliases_outside_the_grammar_are_422(client: TestClient, alias: str) -> None:
+    url = "/v1/models/iris/predict"
+    response = client.post(
+        url, params={"alias": alias}, json={"instances": [SETOSA]}, headers=PREDICT
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "alias: 1 to 64 letters, digits, - or _, starting with a letter or digit"
+    }
+
+
+@covers("POST /predict")
+def test_a_lost_predictor_replica_is_a_503_to_retry(ctx: Context, client: TestClient) -> None:
+    ctx.predictor.target.raises = RayActorError()
+    response = client.post("/predict", json={"instances": [SETOSA]}, headers=PREDICT)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.json() == {"detail": "a predictor replica was lost; retry shortly"}
+
+
+# --- MLflow scoring protocol ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": COLUMNS, "data": [list(SETOSA.values())]}},
+        {"dataframe_records": [SETOSA]},
+        {"instances": [SETOSA]},
+        {"inputs": {k: [v] for k, v in SETOSA.items()}},
+    ],
+)
+@covers("POST /invocations")
+def test_invocations_takes_every_mlflow_format(client: TestClient, payload: dict[str, Any]) -> None:
+    response = client.post("/invocations", json=payload, headers=PREDICT)
+    assert (response.status_code, response.json()) == (200, {"predictions": [0]})
+
+
+@covers("POST /invocations")
+def test_invocations_wants_exactly_one_format(client: TestClient) -> None:
+    both = {"instances": [SETOSA], "dataframe_records": [SETOSA]}
+    response = client.post("/invocations", json=both, headers=PREDICT)
+    assert response.status_code == 422
+    assert "exactly one of" in response.json()["detail"]
+    csv = "\n".join([",".join(COLUMNS), ",".join(map(str, VIRGINICA.values()))])
+    headers = {**PREDICT, "Content-Type": "text/csv"}
+    assert client.post("/invocations", content=csv, headers=headers).json() == {"predictions": [2]}
+
+
+@covers("GET /ping", "GET /version")
+def test_mlflow_ping_and_version(client: TestClient) -> None:
+    ping = client.get("/ping")
+    assert ping.status_code == 200 and ping.text == "\n"
+    assert ping.headers["content-type"].startswith("text/plain")
+    assert client.get("/version").text == mlflow.__version__
+
+
+# --- Open Inference Protocol V2 -------------------------------------------------------------
+@covers("GET /v2/health/live", "GET /v2/health/ready")
+def test_v2_health(ctx: Context, client: TestClient) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    ctx.predictor.target.models["iris@champion"] = HttpError(503, "loading", 10)
+    response = client.get("/v2/health/ready")
+    assert (response.status_code, response.json()) == (503, {"ready": False})
+
+
+@covers("GET /v2/models/{name}", "GET /v2/models/{name}/ready")
+def test_v2_metadata_and_model_readiness(ctx: Context, client: TestClient) -> None:
+    meta = client.get("/v2/models/iris", headers=PREDICT).json()
+    assert meta["name"] == "iris" and meta["versions"] == ["1"]
+    assert meta["inputs"][0] == {"name": "sepal_length_cm", "datatype": "FP64", "shape": [-1]}
+    ready = client.get("/v2/models/iris/ready", headers=PREDICT)
+    assert ready.json() == {"name": "iris", "ready": True}
+    missing = client.get("/v2/models/nope", headers=PREDICT)
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+    ctx.predictor.target.models["iris@champion"] = HttpError(503, "loading", 10)
+    loading = client.get("/v2/models/iris/ready", headers=PREDICT)
+    assert (loading.status_code, loading.headers["Retry-After"]) == (503, "5")
+
+
+@covers("POST /v2/models/{name}/infer")
+def test_v2_infer_by_column_and_by_tensor(client: TestClient) -> None:
+    by_column = {
+        "id": "r1",
+        "inputs": [
+            {"name": c, "shape": [1], "datatype": "FP64", "data": [v]} for c, v in SETOSA.items()
+        ],
+    }
+    body = client.post("/v2/models/iris/infer", json=by_column, headers=PREDICT).json()
+    assert (body["model_name"], body["model_version"], body["id"]) == ("iris", "1", "r1")
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["predict"] == {"name": "predict", "shape": [1], "datatype": "INT64", "data": [0]}
+    assert outputs["predict_proba"]["shape"] == [1, 3]
+    assert len(outputs["predict_proba"]["data"]) == 3
+    data = [*SETOSA.values(), *VIRGINICA.values()]
+    tensor = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": data}]}
+    answer = client.post("/v2/models/iris/infer", json=tensor, headers=PREDICT).json()
+    assert answer["outputs"][0]["data"] == [0, 2] and answer["id"] == ""
+    tensor["inputs"][0]["shape"] = [3, 4]
+    wrong = client.post("/v2/models/iris/infer", json=tensor, headers=PREDICT)
+    assert wrong.status_code == 422 and "shape" in wrong.json()["detail"]
+
+
+# --- OpenAPI and the web UI (plain routes: open, not counted) -------------------------------
+def test_openapi_describes_every_endpoint(ctx: Context, client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    for endpoint in ENDPOINTS:
+        operation = doc["paths"][endpoint.path][endpoint.method.lower()]
+        assert operation["operationId"] == endpoint.name
+        assert operation.get("x-role") == endpoint.role
+    alias = doc["paths"]["/v1/models/{name}/predict"]["post"]["parameters"][1]
+    assert alias["schema"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+    assert "/openapi.json" not in doc["paths"]
+    assert ctx.delta.requests == {}
+
+
+def test_the_web_ui_is_served_with_its_cache_headers(ctx: Context, client: TestClient) -> None:
+    assert client.get("/").json() == {
+        "detail": "the web UI is not built: run `make web` (or `make demo`)"
+    }
+    dist = ctx.settings.web_dist
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<html>ui</html>")
+    (dist / "assets" / "app.1234.js").write_text("js")
+    page = client.get("/models/iris")  # an app route: the UI's index
+    assert page.text == "<html>ui</html>" and page.headers["Cache-Control"] == "no-cache"
+    asset = client.get("/assets/app.1234.js")
+    assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert client.get("/missing.png").status_code == 404
+    api = client.get("/v1/nothing")
+    assert (api.status_code, api.json()) == (
+        404,
+        {"detail": "no such API route; see /openapi.json"},
+    )
+    assert client.post("/v1/whoami", headers=PREDICT).status_code == 405

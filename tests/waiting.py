@@ -1,0 +1,25 @@
+"""Waiting for a condition in tests: poll it, never sleep a guess."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5
+) -> T:
+    """Call `probe` until it returns something truthy and return that; after `timeout` seconds
+    fail saying `what` was awaited and what the probe last returned."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}; last seen: {last!r}")
+        time.sleep(interval)

@@ -1,0 +1,113 @@
+/** One page of a schedule's runs, newest first: when, why, how it ended, and links to the job and run. */
+import { Link } from 'react-router-dom';
+import type { ScheduleRun } from '../api/types';
+import { formatScore, formatTime } from '../lib/format';
+import { jobPath } from '../lib/jobs';
+import { TRIGGER_LABEL } from '../lib/schedules';
+import { RunBadge } from './Badges';
+
+function Score({ run }: { run: ScheduleRun }) {
+  if (run.score == null) return <span className="muted">—</span>;
+  return (
+    <>
+      <span className="cell-main">{formatScore(run.score)}</span>
+      <span className="muted small"> vs {formatScore(run.champion_score)} champion</span>
+      {run.metric ? <div className="cell-sub">{run.metric}</div> : null}
+    </>
+  );
+}
+
+function Attempt({ attempt }: { attempt: number }) {
+  return <>{attempt === 0 ? 'first' : `retry ${attempt}`}</>;
+}
+
+interface Props {
+  schedule: string;
+  runs: ScheduleRun[];
+  total: number;
+  offset: number;
+  limit: number;
+  onPage: (offset: number) => void;
+}
+
+export function RunHistory({ schedule, runs, total, offset, limit, onPage }: Props) {
+  const first = total ? offset + 1 : 0;
+  const last = Math.min(offset + runs.length, total);
+  return (
+    <>
+      <div className="table-wrap">
+        <table className="table runs-table">
+          <caption className="sr-only">Runs of {schedule}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Scheduled</th>
+              <th scope="col">Started</th>
+              <th scope="col">Ended</th>
+              <th scope="col">Trigger</th>
+              <th scope="col">Attempt</th>
+              <th scope="col">Result</th>
+              <th scope="col">Model</th>
+              <th scope="col">Score</th>
+              <th scope="col">Error</th>
+              <th scope="col">
+                <span className="sr-only">Links</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((run) => (
+              <tr key={run.id} data-run={run.id}>
+                <td className="nowrap">{formatTime(run.scheduled_time)}</td>
+                <td className="nowrap">{formatTime(run.started_at)}</td>
+                <td className="nowrap">{formatTime(run.ended_at)}</td>
+                <td>{TRIGGER_LABEL[run.trigger] ?? run.trigger}</td>
+                <td className="nowrap">
+                  <Attempt attempt={run.attempt} />
+                </td>
+                <td>
+                  <RunBadge run={run} />
+                </td>
+                <td className="nowrap">{run.model ? `${run.model} v${run.version ?? '?'}` : '—'}</td>
+                <td className="nowrap">
+                  <Score run={run} />
+                </td>
+                <td className="run-error">
+                  {run.error ? (
+                    <>
+                      {run.step ? <span className="badge badge-bad">{run.step}</span> : null} {run.error}
+                    </>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td className="actions nowrap">
+                  {run.status === 'skipped' ? null : (
+                    <Link to={jobPath(run.submission_id)} className="btn btn-small" title={`Ray job ${run.submission_id}`}>
+                      Job
+                    </Link>
+                  )}
+                  {run.mlflow_run_url ? (
+                    <a className="btn btn-small" href={run.mlflow_run_url} target="_blank" rel="noopener noreferrer" title="The run in MLflow (new tab)">
+                      MLflow run ↗
+                    </a>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="pager">
+        <span className="muted small" aria-live="polite">
+          Runs {first}–{last} of {total}
+        </span>
+        <button type="button" className="btn btn-small" onClick={() => onPage(Math.max(0, offset - limit))} disabled={offset === 0}>
+          Newer runs
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => onPage(offset + limit)} disabled={offset + limit >= total}>
+          Older runs
+        </button>
+      </div>
+    </>
+  );
+}
