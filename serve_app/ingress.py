@@ -33,6 +33,8 @@ from serve_app.schemas import AppArgs
 )
 @serve.ingress()
 class Ingress:
+    """The ingress replica: builds the `Context` and the app; flushes the request counters."""
+
     def __init__(
         self, predictor: Any, metrics: Any, args: dict[str, Any], scheduler: Any = None
     ) -> None:

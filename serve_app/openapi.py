@@ -15,6 +15,8 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "tail": {"type": "string", "pattern": "^[0-9]{1,5}$"},
     "minutes": {"type": "number", "minimum": 0.1, "maximum": 60},
     "model": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}[@/][A-Za-z0-9_-]{1,64}$"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
 }
 ERRORS = {
     "400": "Malformed body",

@@ -137,44 +137,16 @@ def prometheus_text(engine: Engine) -> str:
     return "\n".join(lines) + "\n"
 
 
-@serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
-class Scheduler:
-    def __init__(self, schedules: list[dict[str, Any]], tick_s: float = 5.0) -> None:
-        self.settings: Settings = get_settings()
-        self.tick_s = tick_s
-        self.engine = Engine(
-            open_store(self.settings),
-            RayJobRunner(Jobs(self.settings)),
-            self.settings,
-            notify=self._notify,
-        )
-        self.engine.sync_declared([ScheduleSpec.model_validate(s) for s in schedules])
-        self._ticker = asyncio.get_running_loop().create_task(self._loop())
+class SchedulesApi:
+    """The /v1/schedules routes' one entry, over the engine: (HTTP status, JSON body). Domain
+    errors become their status here, so nothing but plain data crosses the handle."""
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.engine.tick)
-            except Exception:  # a broken tick must not end the scheduler; the next one retries
-                log.exception("scheduler tick failed")
-            await asyncio.sleep(self.tick_s)
-
-    def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
-        if spec.webhook_url is None:
-            return
-        url, body = spec.webhook_url, {"schedule": spec.name, "run": self.engine.run_view(run)}
-
-        def deliver() -> None:
-            status = post_webhook(url, body)
-            self.engine.store.update_run(run.id, webhook_status=status)
-
-        threading.Thread(target=deliver, name=f"webhook-{run.id}", daemon=True).start()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     async def api(
         self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
     ) -> tuple[int, Any]:
-        """The /v1/schedules routes' one entry: (HTTP status, JSON body). Domain errors become
-        their status here, so nothing but plain data crosses the handle."""
         try:
             return await asyncio.to_thread(self._api, op, name, body, page)
         except ScheduleNotFound as exc:
@@ -209,6 +181,46 @@ class Scheduler:
             runs, total = engine.store.runs(name, limit=page[0], offset=page[1])
             return 200, {"runs": [engine.run_view(r) for r in runs], "total": total}
         raise ValueError(f"unknown scheduler operation {op}")
+
+
+@serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
+class Scheduler:
+    def __init__(self, schedules: list[dict[str, Any]], tick_s: float = 5.0) -> None:
+        self.settings: Settings = get_settings()
+        self.tick_s = tick_s
+        self.engine = Engine(
+            open_store(self.settings),
+            RayJobRunner(Jobs(self.settings)),
+            self.settings,
+            notify=self._notify,
+        )
+        self.engine.sync_declared([ScheduleSpec.model_validate(s) for s in schedules])
+        self.schedules = SchedulesApi(self.engine)
+        self._ticker = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.engine.tick)
+            except Exception:  # a broken tick must not end the scheduler; the next one retries
+                log.exception("scheduler tick failed")
+            await asyncio.sleep(self.tick_s)
+
+    def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
+        if spec.webhook_url is None:
+            return
+        url, body = spec.webhook_url, {"schedule": spec.name, "run": self.engine.run_view(run)}
+
+        def deliver() -> None:
+            status = post_webhook(url, body)
+            self.engine.store.update_run(run.id, webhook_status=status)
+
+        threading.Thread(target=deliver, name=f"webhook-{run.id}", daemon=True).start()
+
+    async def api(
+        self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
+    ) -> tuple[int, Any]:
+        return await self.schedules.api(op, name, body, page)
 
     async def prometheus(self) -> str:
         return await asyncio.to_thread(prometheus_text, self.engine)

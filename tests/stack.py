@@ -197,6 +197,7 @@ def serving(stack: Stack, iris_model: dict[str, Any]) -> Stack:
     config["http_options"]["port"] = stack.settings.serve_port
     app = config["applications"][0]
     app["args"]["models"] = [{"name": "iris_it", "alias": "champion"}]
+    app["args"]["scheduler_tick_s"] = 1
     for deployment in app["deployments"]:
         if deployment["name"] == "Predictor":
             deployment["user_config"]["poll_interval_s"] = 1

@@ -22,6 +22,8 @@ Handler = Callable[..., Awaitable[Result]]
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A route, the role it needs, its body, and how OpenAPI describes it."""
+
     method: str
     path: str
     handler: Handler

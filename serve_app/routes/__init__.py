@@ -7,7 +7,7 @@ a new module adds one line here. `PLAIN` routes come after them, outside the req
 from __future__ import annotations
 
 from serve_app.http.endpoint import Endpoint
-from serve_app.routes import mlflow, platform, predict, registry, static, v2
+from serve_app.routes import mlflow, platform, predict, registry, schedules, static, v2
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *predict.ENDPOINTS,
@@ -15,6 +15,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *v2.ENDPOINTS,
     *registry.ENDPOINTS,
     *platform.ENDPOINTS,
+    *schedules.ENDPOINTS,
 )
 PLAIN: tuple[Endpoint, ...] = static.PLAIN
 """Served as they are: no auth, limits or counting, and not in the OpenAPI document."""

@@ -3,7 +3,7 @@ the one owner of the state database; it answers (status, body) with its domain e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import RootModel
 from starlette.requests import Request
@@ -12,6 +12,9 @@ from starlette.responses import JSONResponse, Response
 from rayline.scheduling import ScheduleSpec
 from serve_app.http.endpoint import Endpoint
 from serve_app.schemas import HttpError
+
+if TYPE_CHECKING:
+    from serve_app.http.app import Context
 
 MAX_PAGE = 200
 
@@ -31,7 +34,7 @@ def _page(request: Request) -> tuple[int, int]:
 
 
 async def _ask(
-    request: Request, ctx: Any, op: str, body: Any = None, page: tuple[int, int] = (50, 0)
+    request: Request, ctx: Context, op: str, body: Any = None, page: tuple[int, int] = (50, 0)
 ) -> Response:
     if ctx.scheduler is None:
         raise HttpError(404, "this application runs no scheduler")
@@ -42,43 +45,43 @@ async def _ask(
     return JSONResponse(payload, status_code=status)
 
 
-async def list_schedules(ctx: Any, request: Request) -> Response:
+async def list_schedules(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "list")
 
 
-async def create_schedule(ctx: Any, request: Request, body: ScheduleSpec) -> Response:
+async def create_schedule(ctx: Context, request: Request, body: ScheduleSpec) -> Response:
     return await _ask(request, ctx, "create", body.model_dump(mode="json", exclude_unset=True))
 
 
-async def get_schedule(ctx: Any, request: Request) -> Response:
+async def get_schedule(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "get")
 
 
-async def update_schedule(ctx: Any, request: Request, body: ScheduleChanges) -> Response:
+async def update_schedule(ctx: Context, request: Request, body: ScheduleChanges) -> Response:
     return await _ask(request, ctx, "update", body.root)
 
 
-async def delete_schedule(ctx: Any, request: Request) -> Response:
+async def delete_schedule(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "delete")
 
 
-async def run_schedule(ctx: Any, request: Request) -> Response:
+async def run_schedule(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "run")
 
 
-async def pause_schedule(ctx: Any, request: Request) -> Response:
+async def pause_schedule(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "pause")
 
 
-async def resume_schedule(ctx: Any, request: Request) -> Response:
+async def resume_schedule(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "resume")
 
 
-async def schedule_runs(ctx: Any, request: Request) -> Response:
+async def schedule_runs(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "runs", page=_page(request))
 
 
-async def recent_schedule_runs(ctx: Any, request: Request) -> Response:
+async def recent_schedule_runs(ctx: Context, request: Request) -> Response:
     return await _ask(request, ctx, "recent", page=_page(request))
 
 

@@ -117,3 +117,32 @@ def test_sign_in_train_promote_predict_and_watch_the_dashboard(serving: Stack, p
     _shot(page, "06-dashboard-after")
     page.set_viewport_size({"width": 390, "height": 844})
     _shot(page, "07-dashboard-phone")
+
+
+def test_schedules_page_creates_runs_now_and_shows_the_outcome(serving: Stack, page: Page) -> None:
+    page.goto(serving.url + "/")
+    page.get_by_label("API key").fill(serving.admin_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Schedules").click()
+
+    page.get_by_label("Schedule name").fill("ui-wine")
+    page.get_by_label("Training config").select_option("wine")
+    page.get_by_label("Trigger").select_option("cron")
+    page.get_by_label("Cron").fill("30 4 1 * *")
+    page.get_by_label("Time zone").fill("Europe/Madrid")
+    page.get_by_role("button", name="Create schedule").click()
+    row = page.get_by_role("row").filter(has_text="ui-wine")
+    expect(row).to_contain_text("04:30")
+    expect(row).to_contain_text("Europe/Madrid")
+    _shot(page, "08-schedules")
+    try:
+        row.get_by_role("button", name="Run now").click()
+        row.click()
+        history = page.get_by_role("region", name=re.compile("Run history"))
+        expect(history).to_contain_text("manual")
+        expect(history).to_contain_text(re.compile("promoted|trained|skipped"), timeout=300_000)
+        _shot(page, "09-schedule-run")
+        runs = serving.http("GET", "/v1/schedules/ui-wine/runs")[1]["runs"]
+        assert [r["trigger"] for r in runs] == ["manual"] and runs[0]["status"] == "succeeded"
+    finally:
+        serving.http("DELETE", "/v1/schedules/ui-wine")

@@ -260,6 +260,7 @@ class LocalStack:
         config["http_options"]["port"] = self.settings.serve_port
         app = config["applications"][0]
         app["args"]["models"] = [{"name": name, "alias": "champion"} for name in models]
+        app["args"]["scheduler_tick_s"] = 1
         for deployment in app["deployments"]:
             if deployment["name"] == "Predictor":
                 deployment["user_config"]["poll_interval_s"] = 1

@@ -26,6 +26,7 @@ from tests.integration.stores import (
     seaweed_s3,
 )
 from tests.ports import PRODUCTION as PORTS
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,7 @@ class Production:
     stack: LocalStack
     s3: S3Server
     database: str
+    state_database: str
     buckets_before_up: list[str]
 
     def client(self) -> mlflow.MlflowClient:
@@ -59,7 +61,11 @@ class Production:
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     """SeaweedFS + a fresh PostgreSQL database + a stack pointed at them by RAYLINE_* only."""
     root = tmp_path_factory.mktemp("prod")
-    with seaweed_s3(root / "s3") as s3, postgres_database() as (database, uri):
+    with (
+        seaweed_s3(root / "s3") as s3,
+        postgres_database() as (database, uri),
+        postgres_database() as (state_database, state_uri),
+    ):
         buckets = [b["Name"] for b in s3.client().list_buckets().get("Buckets", [])]
         settings = {
             "RAYLINE_MLFLOW_BACKEND_URI": uri,
@@ -67,9 +73,10 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "RAYLINE_S3_ENDPOINT_URL": s3.endpoint,
             "RAYLINE_AWS_ACCESS_KEY_ID": s3.access_key,
             "RAYLINE_AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "RAYLINE_STATE_DATABASE_URI": state_uri,
         }
         with local_stack(root / "home", PORTS, settings) as stack:
-            yield Production(stack, s3, database, buckets)
+            yield Production(stack, s3, database, state_database, buckets)
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +227,52 @@ def test_wrong_s3_credentials_are_refused_by_the_server(production: Production) 
 
     with pytest.raises(ClientError):
         production.s3.client(secret_key="not-the-secret").list_objects_v2(Bucket=BUCKET)
+
+
+def test_new_data_on_s3_fires_one_run_and_the_state_lives_in_postgres(
+    production: Production, iris_prod: dict[str, Any]
+) -> None:
+    """An `on_new_data` schedule on an `s3://` object: the object as it is when the schedule
+    starts is its baseline; uploading a new one fires exactly one run."""
+    s3, stack = production.s3.client(), production.stack
+    frame = load_builtin("iris")
+    key = "incoming/iris.csv"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=frame.head(120).to_csv(index=False).encode())
+    name = "iris-s3-new-data"
+    spec = {
+        "name": "iris_s3_sched",
+        "dataset": {"source": f"s3://{BUCKET}/{key}", "task": "classification"},
+        "split": {"cv_folds": 2},
+        "search": {"algorithm": "random", "num_samples": 2},
+        "estimators": {"linear": {}},
+    }
+    trigger = {"check_every_s": 1, "settle_s": 2}
+    status, created = stack.http(
+        "POST", "/v1/schedules", {"name": name, "spec": spec, "on_new_data": trigger}
+    )
+    assert status == 201, created
+    assert created["description"].startswith(f"when s3://{BUCKET}/{key} changes")
+
+    def baseline() -> list[tuple[Any, ...]]:
+        sql = "SELECT fingerprint FROM schedules WHERE name = %s AND fingerprint IS NOT NULL"
+        return pg_query(production.state_database, sql, name)
+
+    wait_until(baseline, 60, "the scheduler to record the object's fingerprint")
+    assert stack.http("GET", f"/v1/schedules/{name}/runs")[1]["runs"] == []
+    s3.put_object(Bucket=BUCKET, Key=key, Body=frame.to_csv(index=False).encode())
+
+    def finished() -> list[dict[str, Any]]:
+        runs = stack.http("GET", f"/v1/schedules/{name}/runs")[1]["runs"]
+        return [r for r in runs if r["status"] not in ("pending", "running")]
+
+    (run,) = wait_until(finished, 180, "the new-data run to finish")
+    assert run["trigger"] == "new_data" and run["outcome"] == "promoted", run
+    # The scheduler looked at the unchanged object every second while the job ran: no new run.
+    assert len(stack.http("GET", f"/v1/schedules/{name}/runs")[1]["runs"]) == 1
+    rows = pg_query(
+        production.state_database,
+        "SELECT outcome, model FROM schedule_runs WHERE schedule = %s",
+        name,
+    )
+    assert rows == [("promoted", "iris_s3_sched")]
+    stack.http("DELETE", f"/v1/schedules/{name}")

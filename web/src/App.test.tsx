@@ -1,4 +1,4 @@
-import { screen, waitFor } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { catalog, cluster, configs, models, timeseries } from './test/fixtures';
@@ -11,6 +11,8 @@ const routes = {
   'GET /v1/catalog': { body: catalog },
   'GET /v1/jobs': { body: { jobs: [] } },
   'GET /v1/models': { body: { models } },
+  'GET /v1/schedules': { body: { schedules: [] } },
+  'GET /v1/schedule-runs': { body: { runs: [] } },
 };
 
 describe('App', () => {
@@ -25,6 +27,18 @@ describe('App', () => {
     expect(await screen.findByLabelText('Config')).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Training' })).toHaveAttribute('aria-current', 'page');
     expect(screen.getByRole('link', { name: 'Dashboard' })).not.toHaveAttribute('aria-current');
+  });
+
+  it('opens the Schedules page from the main navigation, next to Training', async () => {
+    const user = userEvent.setup();
+    renderApp({ routes });
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    const links = within(nav).getAllByRole('link').map((a) => a.textContent);
+    expect(links.slice(1, 3)).toEqual(['Training', 'Schedules']);
+    await user.click(within(nav).getByRole('link', { name: 'Schedules' }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Schedules' })).toBeInTheDocument();
+    expect(await screen.findByText('No schedule yet.')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Create schedule' })).toBeInTheDocument();
   });
 
   it('keeps the asked-for page through sign-in', async () => {

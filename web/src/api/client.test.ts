@@ -118,4 +118,66 @@ describe('ApiClient', () => {
     const { api } = client({ 'GET /v1/cluster': { text: '<!doctype html><html></html>' } });
     await expect(api.cluster()).rejects.toThrow(/non-JSON/);
   });
+
+  it('creates a schedule with a POST of its spec and lists schedules', async () => {
+    const { api, ingress } = client({
+      'POST /v1/schedules': { status: 201, body: { name: 'nightly', paused: false } },
+      'GET /v1/schedules': { body: { schedules: [{ name: 'nightly' }] } },
+    });
+    await expect(api.createSchedule({ name: 'nightly', config: 'iris', cron: '0 2 * * *' })).resolves.toMatchObject({ name: 'nightly' });
+    expect(ingress.calls[0]?.json).toEqual({ name: 'nightly', config: 'iris', cron: '0 2 * * *' });
+    expect(ingress.calls[0]?.headers['Content-Type']).toBe('application/json');
+    await expect(api.schedules()).resolves.toEqual([{ name: 'nightly' }]);
+  });
+
+  it('changes a schedule with PATCH and deletes it with DELETE', async () => {
+    const { api, ingress } = client({
+      'PATCH /v1/schedules/my%20sched': { body: { name: 'my sched', paused: false } },
+      'DELETE /v1/schedules/my%20sched': { body: { deleted: true } },
+    });
+    await api.updateSchedule('my sched', { every: '2h', cron: null });
+    expect(ingress.calls[0]?.method).toBe('PATCH');
+    expect(ingress.calls[0]?.json).toEqual({ every: '2h', cron: null });
+    await expect(api.deleteSchedule('my sched')).resolves.toEqual({ deleted: true });
+    expect(ingress.calls[1]?.method).toBe('DELETE');
+    expect(ingress.calls[1]?.body).toBeUndefined();
+    expect(ingress.calls[1]?.headers.Authorization).toBe('Bearer secret');
+  });
+
+  it('carries the 409 detail of a schedule declared in serve_config.yaml', async () => {
+    const { api } = client({
+      'DELETE /v1/schedules/nightly': { status: 409, body: { detail: 'declared in serve_config.yaml: edit serve_config.yaml to remove it' } },
+    });
+    const error = (await api.deleteSchedule('nightly').catch((e: unknown) => e)) as ApiError;
+    expect(error.status).toBe(409);
+    expect(error.detail).toMatch(/edit serve_config.yaml/);
+  });
+
+  it('fires, pauses and resumes a schedule with bodiless POSTs', async () => {
+    const { api, ingress } = client({
+      'POST /v1/schedules/nightly/run': { status: 202, body: { id: 3, status: 'pending' } },
+      'POST /v1/schedules/nightly/pause': { body: { name: 'nightly', paused: true } },
+      'POST /v1/schedules/nightly/resume': { body: { name: 'nightly', paused: false } },
+    });
+    await expect(api.runSchedule('nightly')).resolves.toEqual({ id: 3, status: 'pending' });
+    await expect(api.pauseSchedule('nightly')).resolves.toMatchObject({ paused: true });
+    await expect(api.resumeSchedule('nightly')).resolves.toMatchObject({ paused: false });
+    expect(ingress.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      'POST /v1/schedules/nightly/run',
+      'POST /v1/schedules/nightly/pause',
+      'POST /v1/schedules/nightly/resume',
+    ]);
+    expect(ingress.calls.every((c) => c.body === undefined)).toBe(true);
+  });
+
+  it('pages a schedule run history with limit and offset, and reads recent runs', async () => {
+    const { api, ingress } = client({
+      'GET /v1/schedules/nightly/runs': { body: { runs: [{ id: 1 }], total: 41 } },
+      'GET /v1/schedule-runs': { body: { runs: [{ id: 2 }] } },
+    });
+    await expect(api.scheduleRuns('nightly', { limit: 20, offset: 40 })).resolves.toEqual({ runs: [{ id: 1 }], total: 41 });
+    expect(vi.mocked(ingress.fetch).mock.calls[0]?.[0]).toBe('/v1/schedules/nightly/runs?limit=20&offset=40');
+    await expect(api.recentScheduleRuns(20)).resolves.toEqual([{ id: 2 }]);
+    expect(ingress.calls[1]?.query.get('limit')).toBe('20');
+  });
 });

@@ -1,5 +1,5 @@
 /** The "New schedule" form: a shipped training config, one trigger and the run policies. */
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { memo, useState, type FormEvent, type ReactNode } from 'react';
 import type { MissedPolicy, Schedule, ScheduleConcurrency, ShippedConfig } from '../api/types';
 import { useApi } from '../auth/context';
 import type { Resource } from '../hooks/useResource';
@@ -15,8 +15,22 @@ import {
 } from '../lib/schedules';
 import { ErrorState } from './Feedback';
 
-const TIME_ZONES: string[] = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+const TIME_ZONES: string[] = [
+  'UTC',
+  ...(typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone').filter((zone) => zone !== 'UTC') : []),
+];
 const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** Suggestions for the time zone input; several hundred options, so rendered once. */
+const ZoneSuggestions = memo(function ZoneSuggestions({ id }: { id: string }) {
+  return (
+    <datalist id={id}>
+      {TIME_ZONES.map((zone) => (
+        <option key={zone} value={zone} />
+      ))}
+    </datalist>
+  );
+});
 
 interface FieldProps {
   field: ScheduleField;
@@ -138,11 +152,7 @@ export function ScheduleForm({ configs, onCreated }: Props) {
                     autoComplete="off"
                     spellCheck={false}
                   />
-                  <datalist id="schedule-zones">
-                    {TIME_ZONES.map((zone) => (
-                      <option key={zone} value={zone} />
-                    ))}
-                  </datalist>
+                  <ZoneSuggestions id="schedule-zones" />
                 </>
               )}
             </Field>

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/client';
-import { catalog, configs, irisVersions, schema } from '../test/fixtures';
+import { catalog, configs, hourly, irisVersions, nightly, onNewData, schema } from '../test/fixtures';
 import { describeError } from './errors';
 import { buildInstance, csvHeader, csvRowCount, exampleValues } from './features';
-import { formatBytes, formatDuration, formatMs, formatNumber, formatScore } from './format';
+import { formatBytes, formatDuration, formatMs, formatNumber, formatRelative, formatScore } from './format';
 import { defaultCandidate } from './models';
+import { initialScheduleForm, serverProblems, specFromScheduleForm, upcoming, validateScheduleForm } from './schedules';
 import { formFromSpec, initialForm, specFromForm, validateForm } from './trainForm';
 
 describe('format', () => {
@@ -21,6 +22,17 @@ describe('format', () => {
     expect(formatDuration(0.25)).toBe('250 ms');
     expect(formatDuration(75)).toBe('1 min 15 s');
     expect(formatDuration(7260)).toBe('2 h 1 min');
+  });
+
+  it('says how far a time is from now, coarsely', () => {
+    const now = 1_000_000;
+    expect(formatRelative(now + 45.6, now)).toBe('in 45 s');
+    expect(formatRelative(now + 3599, now)).toBe('in 59 min');
+    expect(formatRelative(now + 3600, now)).toBe('in 1 h');
+    expect(formatRelative(now + 2 * 3600 + 20 * 60, now)).toBe('in 2 h 20 min');
+    expect(formatRelative(now - 3 * 86_400 - 4 * 3600, now)).toBe('3 d 4 h ago');
+    expect(formatRelative(now + 0.2, now)).toBe('now');
+    expect(formatRelative(null, now)).toBe('—');
   });
 });
 
@@ -98,5 +110,63 @@ describe('describeError', () => {
     expect(describeError(new ApiError(500, 'boom')).title).toBe('Server error (500)');
     expect(describeError(new ApiError(413, 'body over 1 MiB')).title).toBe('Request too large');
     expect(describeError(new Error('oops')).message).toBe('oops');
+  });
+});
+
+describe('schedules', () => {
+  const filled = { ...initialScheduleForm(), name: 'nightly', config: 'iris' };
+
+  it('sends the chosen trigger only, and optional fields when they are set', () => {
+    expect(specFromScheduleForm({ ...filled, cron: ' 0  2 * * * ', timezone: 'Europe/Madrid' })).toEqual({
+      name: 'nightly',
+      config: 'iris',
+      cron: '0 2 * * *',
+      timezone: 'Europe/Madrid',
+      concurrency: 'forbid',
+      missed: 'run_once',
+      max_retries: 0,
+    });
+    expect(specFromScheduleForm({ ...filled, trigger: 'every', every: '2h', timeoutS: '600' })).toMatchObject({ every: '2h', timeout_s: 600 });
+    const onData = specFromScheduleForm({ ...filled, trigger: 'on_new_data', dataSource: '', settleS: '0' });
+    expect(onData.on_new_data).toEqual({ settle_s: 0 });
+    expect(onData).not.toHaveProperty('cron');
+  });
+
+  it('names what the server would refuse', () => {
+    expect(validateScheduleForm(filled)).toEqual({});
+    expect(Object.keys(validateScheduleForm({ ...filled, name: 'Nightly', config: '', cron: '0 2 * *' }))).toEqual(['name', 'config', 'cron']);
+    expect(validateScheduleForm({ ...filled, cron: '@daily' })).toEqual({});
+    expect(validateScheduleForm({ ...filled, trigger: 'every', every: '59s' }).every).toMatch(/at least 60 s/);
+    expect(validateScheduleForm({ ...filled, trigger: 'every', every: '90s' })).toEqual({});
+    expect(validateScheduleForm({ ...filled, maxRetries: '11', timeoutS: '-1', webhookUrl: 'ftp://x' })).toEqual({
+      maxRetries: expect.any(String) as unknown,
+      timeoutS: expect.any(String) as unknown,
+      webhookUrl: expect.any(String) as unknown,
+    });
+  });
+
+  it('maps the lines of a 422 to the fields they name, and a 409 to the name', () => {
+    const detail =
+      "invalid request: cron: Value error, cron field 2 (hour) '25': use 0-23; on_new_data.settle_s: must be >= 0; " +
+      "timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC\ngive exactly one of config and spec";
+    expect(serverProblems(new ApiError(422, detail))).toEqual({
+      fields: {
+        cron: "cron: cron field 2 (hour) '25': use 0-23",
+        settleS: 'on_new_data.settle_s: must be >= 0',
+        timezone: "timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC",
+      },
+      rest: ['give exactly one of config and spec'],
+    });
+    expect(serverProblems(new ApiError(409, 'schedule nightly already exists'))).toEqual({
+      fields: { name: 'schedule nightly already exists' },
+      rest: [],
+    });
+    expect(serverProblems(new ApiError(403, 'admin role required'))).toBeNull();
+    expect(serverProblems(new Error('boom'))).toBeNull();
+  });
+
+  it('orders upcoming fires soonest first, leaving out paused and data-triggered schedules', () => {
+    expect(upcoming([nightly, onNewData, hourly], 5).map((s) => s.name)).toEqual(['hourly-wine', 'nightly-iris']);
+    expect(upcoming([nightly, hourly], 1).map((s) => s.name)).toEqual(['hourly-wine']);
   });
 });

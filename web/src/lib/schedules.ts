@@ -166,6 +166,11 @@ export function isRunActive(run: ScheduleRun | null | undefined): boolean {
   return run?.status === 'pending' || run?.status === 'running';
 }
 
+/** Still worth polling: active, or succeeded a moment ago with its outcome not yet recorded. */
+export function isRunSettling(run: ScheduleRun | null | undefined): boolean {
+  return isRunActive(run) || (run?.status === 'succeeded' && run.outcome == null);
+}
+
 export function isRunFailed(run: ScheduleRun): boolean {
   return run.status === 'failed' || run.outcome === 'failed' || run.outcome === 'timeout';
 }

@@ -193,7 +193,7 @@ describe('Schedules', () => {
       timeout_s: 900,
       webhook_url: 'https://hooks.example.com/x',
     });
-    expect(await screen.findByRole('heading', { name: 'Runs of wine-every-30m' })).toBeInTheDocument();
+    expect(await screen.findByRole('region', { name: 'Run history of wine-every-30m' })).toBeInTheDocument();
     expect(screen.getByLabelText('Schedule name')).toHaveValue('');
   });
 
@@ -351,6 +351,20 @@ describe('Schedules', () => {
       expect(screen.queryByRole('button', { name })).not.toBeInTheDocument();
     expect(screen.queryByLabelText('Schedule name')).not.toBeInTheDocument();
     await screen.findByRole('table', { name: 'Runs of nightly-iris' });
+  });
+
+  it('selects a schedule by clicking anywhere on its row, and shows the history a Run now lands in', async () => {
+    const user = userEvent.setup();
+    renderSchedules({
+      extra: { 'POST /v1/schedules/houses-on-data/run': { status: 202, body: scheduleRun({ schedule: 'houses-on-data', status: 'pending', outcome: null }) } },
+    });
+    expect(await screen.findByRole('region', { name: 'Run history of nightly-iris' })).toBeInTheDocument();
+    await user.click(within(await scheduleRow('hourly-wine')).getByText('every 1h'));
+    expect(await screen.findByRole('region', { name: 'Run history of hourly-wine' })).toBeInTheDocument();
+    expect(await scheduleRow('hourly-wine')).toHaveClass('row-selected');
+
+    await user.click(within(await scheduleRow('houses-on-data')).getByRole('button', { name: 'Run now' }));
+    expect(await screen.findByRole('region', { name: 'Run history of houses-on-data' })).toBeInTheDocument();
   });
 
   it('says which schedule is unknown', async () => {

@@ -18,15 +18,15 @@ import { useResource } from '../hooks/useResource';
 import { usePageTitle } from '../hooks/usePageTitle';
 import { formatRelative, formatTime } from '../lib/format';
 import { jobPath } from '../lib/jobs';
-import { isRunActive, schedulePath } from '../lib/schedules';
+import { isRunSettling, schedulePath } from '../lib/schedules';
 
 export const SCHEDULES_POLL_MS = 5000;
 export const RUNS_PAGE_SIZE = 20;
 /** setTimeout's longest delay; a next fire further away is looked at again after this. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const anyRunActive = (list: Schedule[]) => list.some((s) => isRunActive(s.last_run));
-const pageRunActive = (page: ScheduleRunPage) => page.runs.some(isRunActive);
+const anyRunActive = (list: Schedule[]) => list.some((s) => isRunSettling(s.last_run));
+const pageRunActive = (page: ScheduleRunPage) => page.runs.some(isRunSettling);
 
 type Action = 'run' | 'pause' | 'resume';
 
@@ -50,9 +50,10 @@ interface TableProps {
   busy: string | null;
   onAction: (schedule: Schedule, action: Action) => void;
   onDelete: (schedule: Schedule) => void;
+  onSelect: (schedule: Schedule) => void;
 }
 
-function ScheduleTable({ schedules, selected, now, admin, busy, onAction, onDelete }: TableProps) {
+function ScheduleTable({ schedules, selected, now, admin, busy, onAction, onDelete, onSelect }: TableProps) {
   return (
     <div className="table-wrap">
       <table className="table schedules-table">
@@ -76,7 +77,15 @@ function ScheduleTable({ schedules, selected, now, admin, busy, onAction, onDele
             const isSelected = s.name === selected;
             const working = busy?.startsWith(`${s.name}:`) ?? false;
             return (
-              <tr key={s.name} className={isSelected ? 'row-selected' : undefined} data-schedule={s.name}>
+              // The whole row selects (a pointer convenience); the name link is the keyboard path.
+              <tr
+                key={s.name}
+                className={isSelected ? 'row-selected row-link' : 'row-link'}
+                data-schedule={s.name}
+                onClick={(event) => {
+                  if (!(event.target instanceof Element && event.target.closest('a, button'))) onSelect(s);
+                }}
+              >
                 <td>
                   <Link to={schedulePath(s.name)} className="cell-main" aria-current={isSelected ? 'true' : undefined}>
                     {s.name}
@@ -189,6 +198,8 @@ export default function Schedules() {
     try {
       if (action === 'run') {
         const run = await api.runSchedule(schedule.name);
+        // Show the history the new run lands in.
+        if (schedule.name !== name) void navigate(schedulePath(schedule.name));
         setNotice(
           <>
             Started run {run.id} of <strong>{schedule.name}</strong> as Ray job{' '}
@@ -272,6 +283,9 @@ export default function Schedules() {
             busy={busy}
             onAction={(s, action) => void act(s, action)}
             onDelete={setDeleting}
+            onSelect={(s) => {
+              if (s.name !== name) void navigate(schedulePath(s.name));
+            }}
           />
         ) : null}
       </section>
@@ -282,7 +296,7 @@ export default function Schedules() {
           <div className="card-head">
             <div>
               <h2 id="runs-h" className="card-title">
-                Runs of {selected.name}
+                Run history of {selected.name}
               </h2>
               <p className="muted small">{selected.description}</p>
             </div>

@@ -138,6 +138,17 @@ describe('Training', () => {
     expect(await screen.findByTestId('location')).toHaveTextContent('/training/jobs/raysubmit_abc123');
   });
 
+  it('keeps the full name, entrypoint and id of a long job in titles, beside its Open link', async () => {
+    const id = 'nightly-breast-cancer-gradient-boosting-sweep-manual-20250615020000';
+    const entrypoint = `python -m jobs.train --spec '${JSON.stringify(configs[0]?.spec)}'`;
+    renderTraining({ 'GET /v1/jobs': { body: { jobs: [{ ...trainJob, job_id: id, name: 'breast-cancer-nightly', entrypoint }] } } });
+    const table = await screen.findByRole('table', { name: 'Recent Ray jobs' });
+    const row = within(table).getByRole('row', { name: /breast-cancer-nightly/ });
+    expect(within(row).getByTitle(id)).toHaveTextContent(id);
+    expect(within(row).getByText('breast-cancer-nightly')).toHaveAttribute('title', `breast-cancer-nightly\n${entrypoint}`);
+    expect(within(row).getByRole('link', { name: 'Open' })).toHaveAttribute('href', `/training/jobs/${id}`);
+  });
+
   it('says when there is no job and when the catalog cannot load', async () => {
     renderTraining({ 'GET /v1/jobs': { body: { jobs: [] } }, 'GET /v1/catalog': { status: 500, body: { detail: 'catalog exploded' } } });
     expect(await screen.findByText('No jobs yet.')).toBeInTheDocument();

@@ -1,0 +1,154 @@
+"""The /v1/schedules routes in process: the ingress app over the real schedules API, engine and
+a SQLite state database, with a fake Ray. Each test is marked with the routes it covers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from rayline.scheduling.engine import Engine
+from rayline.settings import Settings
+from rayline.state import StateStore
+from serve_app.http.app import Context, create_app
+from serve_app.scheduler import SchedulesApi, prometheus_text
+from tests.unit.ingress_fakes import ADMIN, PREDICT, Handle, check_covered, covers, make_context
+from tests.unit.test_scheduling_engine import FakeRay
+
+SPEC = {"name": "iris", "dataset": {"source": "iris"}, "estimators": {"linear": {}}}
+NIGHTLY = {"name": "nightly", "spec": SPEC, "cron": "0 2 * * *", "timezone": "Europe/Madrid"}
+
+
+class FakeScheduler:
+    """The Scheduler deployment's two methods over a real engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.schedules = SchedulesApi(engine)
+
+    async def api(self, op: str, name: str, body: Any, page: tuple[int, int]) -> tuple[int, Any]:
+        return await self.schedules.api(op, name, body, page)
+
+    async def prometheus(self) -> str:
+        return prometheus_text(self.engine)
+
+
+@pytest.fixture
+def ray() -> FakeRay:
+    return FakeRay()
+
+
+@pytest.fixture
+def engine(tmp_path: Path, ray: FakeRay) -> Engine:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    return Engine(store, ray, Settings(), lambda: datetime(2026, 12, 2, 1, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, engine: Engine) -> Context:
+    context = make_context(tmp_path)
+    context.scheduler = Handle(FakeScheduler(engine))
+    return context
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context) -> Iterator[None]:
+    yield
+    check_covered(request.function, ctx)
+
+
+@covers("POST /v1/schedules", "GET /v1/schedules", "GET /v1/schedules/{name}")
+def test_create_list_and_read_a_schedule(client: TestClient) -> None:
+    created = client.post("/v1/schedules", json=NIGHTLY, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    assert created.json()["description"] == "every day at 02:00 Europe/Madrid"
+    assert created.json()["source"] == "api" and created.json()["paused"] is False
+    listed = client.get("/v1/schedules", headers=PREDICT).json()["schedules"]
+    assert [s["name"] for s in listed] == ["nightly"]
+    one = client.get("/v1/schedules/nightly", headers=PREDICT).json()
+    assert one["spec"]["cron"] == "0 2 * * *" and one["last_run"] is None
+    assert client.get("/v1/schedules/nope", headers=PREDICT).status_code == 404
+    again = client.post("/v1/schedules", json=NIGHTLY, headers=ADMIN)
+    assert again.status_code == 409 and "exists" in again.json()["detail"]
+
+
+@covers("POST /v1/schedules")
+def test_invalid_schedules_name_the_field(client: TestClient) -> None:
+    cases = [
+        ({**NIGHTLY, "cron": "0 25 * * *"}, "cron"),
+        ({**NIGHTLY, "timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "x", "config": "no_such_config", "every": "1h"}, "config"),
+        ({"name": "x", "spec": SPEC}, "cron"),
+        ({"name": "Bad Name", "spec": SPEC, "every": "1h"}, "name"),
+    ]
+    for body, field in cases:
+        answer = client.post("/v1/schedules", json=body, headers=ADMIN)
+        assert answer.status_code == 422, (body, answer.text)
+        assert field in answer.json()["detail"], answer.json()
+    assert client.post("/v1/schedules", json=NIGHTLY, headers=PREDICT).status_code == 403
+    assert client.post("/v1/schedules", json=NIGHTLY).status_code == 401
+
+
+@covers(
+    "PATCH /v1/schedules/{name}",
+    "POST /v1/schedules/{name}/pause",
+    "POST /v1/schedules/{name}/resume",
+    "DELETE /v1/schedules/{name}",
+)
+def test_change_pause_resume_and_delete(client: TestClient) -> None:
+    client.post("/v1/schedules", json=NIGHTLY, headers=ADMIN)
+    changed = client.patch("/v1/schedules/nightly", json={"every": "30m"}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["description"] == "every 30m"
+    bad = client.patch("/v1/schedules/nightly", json={"every": "5s"}, headers=ADMIN)
+    assert bad.status_code == 422 and "every" in bad.json()["detail"]
+    paused = client.post("/v1/schedules/nightly/pause", headers=ADMIN).json()
+    assert paused["paused"] is True and paused["next_fire"] is None
+    assert client.post("/v1/schedules/nightly/resume", headers=ADMIN).json()["paused"] is False
+    assert client.post("/v1/schedules/nightly/pause", headers=PREDICT).status_code == 403
+    assert client.delete("/v1/schedules/nightly", headers=ADMIN).json() == {"deleted": True}
+    assert client.delete("/v1/schedules/nightly", headers=ADMIN).status_code == 404
+
+
+@covers("POST /v1/schedules/{name}/run", "GET /v1/schedules/{name}/runs", "GET /v1/schedule-runs")
+def test_run_now_and_read_the_history(client: TestClient, ray: FakeRay) -> None:
+    client.post("/v1/schedules", json=NIGHTLY, headers=ADMIN)
+    run = client.post("/v1/schedules/nightly/run", headers=ADMIN)
+    assert run.status_code == 202, run.text
+    assert run.json()["trigger"] == "manual" and run.json()["status"] == "running"
+    assert ray.submitted == [run.json()["submission_id"]]
+    history = client.get("/v1/schedules/nightly/runs?limit=10", headers=PREDICT).json()
+    assert history["total"] == 1 and history["runs"][0]["id"] == run.json()["id"]
+    assert client.get("/v1/schedules/nightly/runs?limit=0", headers=PREDICT).status_code == 422
+    assert client.get("/v1/schedules/nightly/runs?limit=201", headers=PREDICT).status_code == 422
+    assert client.get("/v1/schedules/nightly/runs?offset=x", headers=PREDICT).status_code == 422
+    recent = client.get("/v1/schedule-runs", headers=PREDICT).json()["runs"]
+    assert [r["schedule"] for r in recent] == ["nightly"]
+
+
+@covers("GET /metrics")
+def test_prometheus_carries_the_schedule_metrics(
+    client: TestClient, ray: FakeRay, engine: Engine
+) -> None:
+    client.post("/v1/schedules", json=NIGHTLY, headers=ADMIN)
+    run = client.post("/v1/schedules/nightly/run", headers=ADMIN).json()
+    ray.finish(run["submission_id"], None)
+    engine.tick()  # concludes the failed run; learns the next fire
+    text = client.get("/metrics", headers=PREDICT).text
+    assert "# TYPE rayline_schedule_runs_total counter" in text
+    assert 'rayline_schedule_runs_total{schedule="nightly",outcome="failed"} 1' in text
+    next_fire = datetime(2026, 12, 3, 1, 0, tzinfo=UTC).timestamp()  # 02:00 in Madrid
+    assert (
+        f'rayline_schedule_next_fire_timestamp_seconds{{schedule="nightly"}} {next_fire:.3f}'
+        in text
+    )
