@@ -202,7 +202,7 @@ def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(serving: Stac
     slow = small_spec(
         "sched_slow",
         search={"algorithm": "random", "num_samples": 400},
-        estimators={"forest": {"n_estimators": [200, 300, 400]}},
+        estimators={"random_forest": {"n_estimators": [200, 300, 400]}},
         split={"cv_folds": 5},
     )
     name = "slow-forbid"

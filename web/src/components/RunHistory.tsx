@@ -1,7 +1,7 @@
 /** One page of a schedule's runs, newest first: when, why, how it ended, and links to the job and run. */
 import { Link } from 'react-router-dom';
 import type { ScheduleRun } from '../api/types';
-import { formatScore, formatTime } from '../lib/format';
+import { formatClock, formatScore, formatTime } from '../lib/format';
 import { jobPath } from '../lib/jobs';
 import { TRIGGER_LABEL } from '../lib/schedules';
 import { RunBadge } from './Badges';
@@ -10,15 +10,17 @@ function Score({ run }: { run: ScheduleRun }) {
   if (run.score == null) return <span className="muted">—</span>;
   return (
     <>
-      <span className="cell-main">{formatScore(run.score)}</span>
-      <span className="muted small"> vs {formatScore(run.champion_score)} champion</span>
-      {run.metric ? <div className="cell-sub">{run.metric}</div> : null}
+      <span className="cell-main">{formatScore(run.score)}</span> {run.metric ? <span className="muted small">{run.metric}</span> : null}
+      <div className="cell-sub">vs {formatScore(run.champion_score)} champion</div>
     </>
   );
 }
 
-function Attempt({ attempt }: { attempt: number }) {
-  return <>{attempt === 0 ? 'first' : `retry ${attempt}`}</>;
+/** Start and end of a run: the time of day when on the scheduled day, the full date otherwise. */
+function Moment({ epoch, day }: { epoch: number | null; day: number }) {
+  if (epoch == null) return <span className="muted">—</span>;
+  const sameDay = new Date(epoch * 1000).toDateString() === new Date(day * 1000).toDateString();
+  return <span title={formatTime(epoch)}>{sameDay ? formatClock(epoch) : formatTime(epoch)}</span>;
 }
 
 interface Props {
@@ -44,11 +46,9 @@ export function RunHistory({ schedule, runs, total, offset, limit, onPage }: Pro
               <th scope="col">Started</th>
               <th scope="col">Ended</th>
               <th scope="col">Trigger</th>
-              <th scope="col">Attempt</th>
               <th scope="col">Result</th>
               <th scope="col">Model</th>
               <th scope="col">Score</th>
-              <th scope="col">Error</th>
               <th scope="col">
                 <span className="sr-only">Links</span>
               </th>
@@ -58,27 +58,28 @@ export function RunHistory({ schedule, runs, total, offset, limit, onPage }: Pro
             {runs.map((run) => (
               <tr key={run.id} data-run={run.id}>
                 <td className="nowrap">{formatTime(run.scheduled_time)}</td>
-                <td className="nowrap">{formatTime(run.started_at)}</td>
-                <td className="nowrap">{formatTime(run.ended_at)}</td>
-                <td>{TRIGGER_LABEL[run.trigger] ?? run.trigger}</td>
                 <td className="nowrap">
-                  <Attempt attempt={run.attempt} />
+                  <Moment epoch={run.started_at} day={run.scheduled_time} />
                 </td>
-                <td>
+                <td className="nowrap">
+                  <Moment epoch={run.ended_at} day={run.scheduled_time} />
+                </td>
+                <td className="nowrap">
+                  {TRIGGER_LABEL[run.trigger] ?? run.trigger}
+                  <div className="cell-sub">{run.attempt === 0 ? 'first try' : `retry ${run.attempt}`}</div>
+                </td>
+                <td className="run-result">
                   <RunBadge run={run} />
+                  {run.error ? (
+                    <div className="run-error">
+                      {run.step ? <>at {run.step}: </> : null}
+                      {run.error}
+                    </div>
+                  ) : null}
                 </td>
-                <td className="nowrap">{run.model ? `${run.model} v${run.version ?? '?'}` : '—'}</td>
+                <td className="nowrap">{run.model ? `${run.model} v${run.version ?? '?'}` : <span className="muted">—</span>}</td>
                 <td className="nowrap">
                   <Score run={run} />
-                </td>
-                <td className="run-error">
-                  {run.error ? (
-                    <>
-                      {run.step ? <span className="badge badge-bad">{run.step}</span> : null} {run.error}
-                    </>
-                  ) : (
-                    <span className="muted">—</span>
-                  )}
                 </td>
                 <td className="actions nowrap">
                   {run.status === 'skipped' ? null : (

@@ -51,6 +51,12 @@ export function formatTime(epochSeconds: number | null | undefined): string {
   });
 }
 
+/** Epoch seconds → local time of day (hours, minutes, seconds). */
+export function formatClock(epochSeconds: number | null | undefined): string {
+  if (epochSeconds == null || !Number.isFinite(epochSeconds)) return '—';
+  return new Date(epochSeconds * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
 /**
  * Epoch seconds relative to `nowSeconds`: "in 45 s", "in 3 h 20 min", "2 d 4 h ago". Coarser
  * than formatDuration (no seconds past a minute) so a clock ticking every few seconds reads calmly.

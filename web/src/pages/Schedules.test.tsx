@@ -5,7 +5,7 @@ import type { Schedule, ScheduleRun } from '../api/types';
 import type { Routes } from '../test/api';
 import { configs, failedRun, hourly, nightly, NOW, onNewData, scheduleRun } from '../test/fixtures';
 import { advance, renderPage } from '../test/render';
-import { formatTime } from '../lib/format';
+import { formatClock, formatTime } from '../lib/format';
 import Schedules, { RUNS_PAGE_SIZE, SCHEDULES_POLL_MS } from './Schedules';
 
 function routes(extra: Routes = {}): Routes {
@@ -289,10 +289,9 @@ describe('Schedules', () => {
     const table = await screen.findByRole('table', { name: 'Runs of hourly-wine' });
     const row = within(table).getAllByRole('row')[1];
     if (!row) throw new Error('no run row');
-    expect(row).toHaveTextContent('retry');
     expect(row).toHaveTextContent('retry 1');
-    expect(within(row).getByText('load')).toBeInTheDocument();
-    expect(row).toHaveTextContent("dataset source 's3://data/wine.csv': no such key");
+    expect(within(row).getByText('failed')).toHaveClass('badge-bad');
+    expect(row).toHaveTextContent("at load: dataset source 's3://data/wine.csv': no such key");
     expect(within(row).getByRole('link', { name: 'Job' })).toHaveAttribute('href', '/training/jobs/hourly-wine-202506151500-r1');
     expect(within(row).queryByRole('link', { name: /MLflow/ })).not.toBeInTheDocument();
 
@@ -301,9 +300,12 @@ describe('Schedules', () => {
     const promoted = within(nightlyRuns).getAllByRole('row')[1];
     if (!promoted) throw new Error('no run row');
     expect(promoted).toHaveTextContent('iris v4');
-    expect(promoted).toHaveTextContent('0.9733 vs 0.9667 champion');
-    expect(promoted).toHaveTextContent('accuracy');
-    expect(promoted).toHaveTextContent(formatTime(NOW - 7195));
+    expect(promoted).toHaveTextContent('0.9733 accuracy');
+    expect(promoted).toHaveTextContent('vs 0.9667 champion');
+    expect(promoted).toHaveTextContent('first try');
+    expect(promoted).toHaveTextContent(formatTime(NOW - 7200));
+    expect(promoted).toHaveTextContent(formatClock(NOW - 7195));
+    expect(promoted).toHaveTextContent(formatClock(NOW - 7000));
     const mlflow = within(promoted).getByRole('link', { name: /MLflow run/ });
     expect(mlflow).toHaveAttribute('href', 'http://127.0.0.1:5050/#/experiments/1/runs/r4');
     expect(mlflow).toHaveAttribute('target', '_blank');
@@ -406,5 +408,26 @@ describe('Schedules polling', () => {
     const settled = [history(), list()];
     await advance(SCHEDULES_POLL_MS * 3);
     expect([history(), list()]).toEqual(settled);
+  });
+
+  it('looks at the list again when the soonest next fire is due, even with no run active', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(NOW * 1000);
+    const { ingress } = renderPage(<Schedules />, {
+      path: '/schedules',
+      pattern: '/schedules/:name?',
+      routes: {
+        'GET /v1/schedules': { body: { schedules: [{ ...nightly, next_fire: NOW + 30 }, { ...hourly, last_run: null, next_fire: NOW + 600 }] } },
+        'GET /v1/configs': { body: { configs } },
+        'GET /v1/schedules/nightly-iris/runs': { body: { runs: [scheduleRun()], total: 1 } },
+      },
+    });
+    await advance();
+    const list = () => ingress.callsTo('GET', '/v1/schedules').length;
+    expect(list()).toBe(1);
+    await advance(SCHEDULES_POLL_MS * 4);
+    expect(list()).toBe(1);
+    await advance(15_000);
+    expect(list()).toBe(2);
   });
 });

@@ -172,7 +172,9 @@ export default function Schedules() {
   const reloadSchedules = schedules.reload;
   useEffect(() => {
     if (soonest == null) return undefined;
-    const delay = Math.min(Math.max(soonest * 1000 - Date.now(), 0) + 1000, MAX_TIMER_MS);
+    // An overdue fire (the scheduler is behind or down) is looked at on the polling beat, not in a loop.
+    const due = soonest * 1000 - Date.now();
+    const delay = due > 0 ? Math.min(due + 1000, MAX_TIMER_MS) : SCHEDULES_POLL_MS;
     const timer = setTimeout(reloadSchedules, delay);
     return () => clearTimeout(timer);
   }, [soonest, reloadSchedules]);
@@ -187,7 +189,7 @@ export default function Schedules() {
   }, [historyBehind, reloadRuns]);
 
   const [busy, setBusy] = useState<string | null>(null);
-  const [actionError, setActionError] = useState<{ name: string; error: unknown } | null>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
   const [notice, setNotice] = useState<ReactNode>(null);
   const [deleting, setDeleting] = useState<Schedule | null>(null);
 
@@ -217,7 +219,7 @@ export default function Schedules() {
       schedules.reload();
       if (schedule.name === selectedName) runs.reload();
     } catch (err) {
-      setActionError({ name: schedule.name, error: err });
+      setActionError(err);
     } finally {
       setBusy(null);
     }
@@ -268,7 +270,7 @@ export default function Schedules() {
         {schedules.error ? (
           <ErrorState error={schedules.error} onRetry={schedules.reload} what="schedules" compact={Boolean(schedules.data)} />
         ) : null}
-        {actionError ? <ErrorState error={actionError.error} compact /> : null}
+        {actionError ? <ErrorState error={actionError} compact /> : null}
         {schedules.data && list.length === 0 ? (
           <EmptyState title="No schedule yet.">
             {admin ? 'Create one with the form below, or declare one under args.schedules in serve_config.yaml.' : 'An admin can create one.'}
