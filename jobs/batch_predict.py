@@ -19,11 +19,12 @@ import ray
 
 from rayline.config import DatasetConfig
 from rayline.datasets import DatasetError, file_format, s3_filesystem
+from rayline.errors import InvalidRows
+from rayline.inference import predict
 from rayline.integrity import IntegrityError
 from rayline.registry import Registry, RegistryError, parse_ref
+from rayline.rows import Rows
 from rayline.settings import get_settings
-from serve_app.predictor import run_model, to_frame
-from serve_app.schemas import HttpError, Rows
 
 
 class Scorer:
@@ -37,7 +38,7 @@ class Scorer:
         columns = [c.name for c in self.model.inputs] or list(batch.columns)
         # check() makes all-numeric rows one float matrix: the predictor's one-step frame path.
         rows = Rows(columns, batch[columns].astype(object).values.tolist()).check(len(batch))
-        result = run_model(self.model, to_frame(rows, self.model), want_proba=True)
+        result = predict(self.model, rows, want_proba=True)
         out = batch.copy()
         out["prediction"] = result["predictions"]
         if result["probabilities"] is not None:
@@ -69,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     source = DatasetConfig(source=args.input, task="classification")
     try:
-        parse_ref(args.model)
+        name, ref = parse_ref(args.model)
         fmt = file_format(source)
         if not args.input.startswith("s3://") and not Path(args.input).exists():
             raise DatasetError(f"--input {args.input}: no such file")
         # Fail before starting actors if the model is missing or does not verify.
-        model = Registry(settings.tracking_uri).load(*parse_ref(args.model))
+        model = Registry(settings.tracking_uri).load(name, ref)
     except (DatasetError, RegistryError, IntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             num_cpus=args.cpus,
         )
         scored.write_parquet(args.output)
-    except HttpError as exc:  # the input does not match the model signature
+    except InvalidRows as exc:  # the input does not match the model signature
         print(f"error: {args.input}: {exc.detail}", file=sys.stderr)
         return 2
     rows = ray.data.read_parquet(args.output).count()

@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rayline.estimators import CATALOG, Task, estimator_params, families_for
 from rayline.scoring import METRICS, default_metric
-from rayline.settings import PROJECT_ROOT
+from rayline.settings import shipped_path
 
-CONFIG_DIR = PROJECT_ROOT / "configs" / "train"
+CONFIG_DIR = shipped_path("configs/train", "rayline_configs", "train")
+"""The shipped training configs: `configs/train/` in a checkout, package data when installed."""
 DISTRIBUTIONS = ("uniform", "loguniform", "randint")
 BUILTIN_DATASETS: dict[str, Task] = {
     "iris": "classification",

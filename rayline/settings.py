@@ -6,6 +6,7 @@ production (PostgreSQL + S3) by changing these settings only.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,21 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The folder that holds the `rayline` package: a checkout (or Ray's copy of one for a job),
+or site-packages when Rayline is installed from a wheel."""
+
+
+def shipped_path(in_checkout: str, package: str, in_package: str) -> Path:
+    """A folder Rayline ships: `PROJECT_ROOT / in_checkout` when Rayline runs from a source
+    tree, else `in_package` inside `package`, the package-data package pyproject.toml installs
+    it as. A folder that was not shipped (a UI never built) is a path that does not exist."""
+    checkout = PROJECT_ROOT / in_checkout
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return checkout
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return checkout
+    return Path(next(iter(spec.submodule_search_locations))) / in_package
 
 
 class Settings(BaseSettings):
@@ -102,8 +118,8 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = None
     """Comma-separated `role:key` pairs (roles: admin, predict); default: keys file in home."""
 
-    web_dist: Path = PROJECT_ROOT / "web" / "dist"
-    """Built web UI that the ingress serves at `/`."""
+    web_dist: Path = shipped_path("web/dist", "rayline_web", "dist")
+    """Built web UI that the ingress serves at `/`: `make web` builds it into `web/dist`."""
 
     @model_validator(mode="after")
     def _production_needs_explicit_stores(self) -> Settings:

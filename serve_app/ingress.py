@@ -14,6 +14,7 @@ from ray import serve
 from ray.serve.config import BackpressureConfig
 from starlette.applications import Starlette
 
+import serve_app._ray_patches  # noqa: F401 (a deployment module: applies Ray's patches)
 from rayline.registry import Registry
 from rayline.settings import get_settings
 from serve_app.http.app import Context, create_app

@@ -15,7 +15,8 @@ from typing import Any
 from rayline.config import CONFIG_DIR, ConfigError, load_config, parse_config
 from rayline.settings import Settings
 from rayline.training import parse_events
-from serve_app.schemas import BenchmarkRequest, HttpError, JobRequest
+from serve_app.http.errors import HttpError
+from serve_app.schemas import BenchmarkRequest, JobRequest
 
 KIND_KEY = "rayline_kind"
 _JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")

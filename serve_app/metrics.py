@@ -20,6 +20,7 @@ from ray import serve
 
 from rayline.ray_api import dashboard_get
 from rayline.settings import Settings, get_settings
+from serve_app._ray_patches import available_resources_per_node
 from serve_app.jobs import Jobs, reap_orphaned_runs
 
 log = logging.getLogger("ray.serve")
@@ -27,6 +28,8 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 10_000)
 BIN_S = 5.0
 KEEP_BINS = 720  # one hour of 5 s bins
+CLUSTER_CACHE_S = 2.0
+"""How long the cluster's state is answered from cache: the UI polls it from every tab."""
 
 
 @dataclass
@@ -207,9 +210,7 @@ class MetricsCore:
 
 def cluster_state(settings: Settings) -> dict[str, Any]:
     """Nodes (CPU, memory, object store) and the Serve applications."""
-    from ray._private.state import available_resources_per_node  # no public per-node API
-
-    available: dict[str, dict[str, float]] = available_resources_per_node()  # type: ignore[no-untyped-call]
+    available = available_resources_per_node()
     summary = dashboard_get(settings, "/nodes?view=summary")["data"]["summary"]
     nodes = []
     for item in summary:
@@ -310,7 +311,7 @@ class Metrics:
         return self.core.timeseries(minutes)
 
     async def cluster(self) -> dict[str, Any]:
-        if self._cluster and time.monotonic() - self._cluster[0] < 2.0:
+        if self._cluster and time.monotonic() - self._cluster[0] < CLUSTER_CACHE_S:
             return self._cluster[1]
         state = await asyncio.to_thread(cluster_state, self.settings)
         self._cluster = (time.monotonic(), state)

@@ -19,11 +19,13 @@ from typing import Any
 
 from ray import serve
 
+import serve_app._ray_patches  # noqa: F401 (a deployment module: applies Ray's patches)
 from rayline.config import CONFIG_DIR, load_config
-from rayline.scheduling import ScheduleError, ScheduleSpec, parse_schedule
-from rayline.scheduling.engine import Engine, JobState, ScheduleConflict, ScheduleNotFound
+from rayline.scheduling import ScheduleError, ScheduleSpec, describe, parse_schedule
+from rayline.scheduling.engine import Engine
+from rayline.scheduling.runner import JobState, ScheduleConflict, ScheduleNotFound
 from rayline.settings import Settings, get_settings
-from rayline.state import RunRecord, open_store
+from rayline.state import RunRecord, ScheduleRecord, open_store
 from rayline.training import parse_events
 from serve_app.jobs import KIND_KEY, NAME_KEY, Jobs
 
@@ -144,6 +146,29 @@ class SchedulesApi:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def view(self, record: ScheduleRecord) -> dict[str, Any]:
+        spec = ScheduleSpec.model_validate(record.spec)
+        last = self.engine.store.last_run(record.name)
+        return {
+            "name": record.name,
+            "spec": record.spec,
+            "source": record.source,
+            "paused": record.paused,
+            "description": describe(spec),
+            "next_fire": None if record.paused or spec.on_new_data else record.next_fire,
+            "last_fire": record.last_fire,
+            "last_run": self.run_view(last) if last else None,
+        }
+
+    def run_view(self, run: RunRecord) -> dict[str, Any]:
+        data = run.as_dict()
+        data["mlflow_run_url"] = (
+            f"{self.engine.settings.tracking_uri}/#/runs/{run.mlflow_run_id}"
+            if run.mlflow_run_id
+            else None
+        )
+        return data
+
     async def api(
         self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
     ) -> tuple[int, Any]:
@@ -159,27 +184,27 @@ class SchedulesApi:
     def _api(self, op: str, name: str, body: Any, page: tuple[int, int]) -> tuple[int, Any]:
         engine = self.engine
         if op == "list":
-            return 200, {"schedules": [engine.view(r) for r in engine.store.list_schedules()]}
+            return 200, {"schedules": [self.view(r) for r in engine.store.list_schedules()]}
         if op == "recent":
             runs = engine.store.recent_runs(page[0])
-            return 200, {"runs": [engine.run_view(r) for r in runs]}
+            return 200, {"runs": [self.run_view(r) for r in runs]}
         if op == "create":
-            return 201, engine.view(engine.create(parse_schedule(body, "request body")))
+            return 201, self.view(engine.create(parse_schedule(body, "request body")))
         if op == "get":
-            return 200, engine.view(engine.get(name))
+            return 200, self.view(engine.get(name))
         if op == "update":
-            return 200, engine.view(engine.update(name, body))
+            return 200, self.view(engine.update(name, body))
         if op == "delete":
             engine.delete(name)
             return 200, {"deleted": True}
         if op in ("pause", "resume"):
-            return 200, engine.view(engine.set_paused(name, op == "pause"))
+            return 200, self.view(engine.set_paused(name, op == "pause"))
         if op == "run":
-            return 202, engine.run_view(engine.run_now(name))
+            return 202, self.run_view(engine.run_now(name))
         if op == "runs":
             engine.get(name)
             runs, total = engine.store.runs(name, limit=page[0], offset=page[1])
-            return 200, {"runs": [engine.run_view(r) for r in runs], "total": total}
+            return 200, {"runs": [self.run_view(r) for r in runs], "total": total}
         raise ValueError(f"unknown scheduler operation {op}")
 
 
@@ -209,7 +234,7 @@ class Scheduler:
     def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
         if spec.webhook_url is None:
             return
-        url, body = spec.webhook_url, {"schedule": spec.name, "run": self.engine.run_view(run)}
+        url, body = spec.webhook_url, {"schedule": spec.name, "run": self.schedules.run_view(run)}
 
         def deliver() -> None:
             status = post_webhook(url, body)

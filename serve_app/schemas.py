@@ -1,19 +1,15 @@
-"""Request and configuration schemas of the Serve application, and the protocol parsers.
+"""Request and configuration schemas of the Serve application (pydantic).
 
-Every prediction protocol (Rayline JSON, MLflow scoring, Open Inference Protocol V2, CSV) is
-parsed here into one `Rows` value; the predictor validates rows against the model signature.
+The builder's args and the Predictor's `user_config` (serve_config.yaml), and the request
+bodies, which are also the OpenAPI document's schemas. The routes turn bodies into
+`rayline.rows.Rows`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rayline.scheduling import ScheduleSpec
 
@@ -56,79 +52,34 @@ class AppArgs(Strict):
         return self.models[0]
 
 
-class HttpError(Exception):
-    """An error a client caused or must wait out; `detail` never echoes their input."""
+class PredictorConfig(Strict):
+    """The Predictor's live knobs: `user_config` of the Predictor deployment in
+    serve_config.yaml, applied by `reconfigure()` without restarting replicas."""
 
-    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.retry_after = retry_after
+    poll_interval_s: float = Field(5.0, gt=0, le=3600)
+    """How often each replica asks the registry where the aliases it serves point."""
+    max_batch_size: int = Field(32, ge=1, le=10_000)
+    """Most concurrent requests one predict call scores together."""
+    batch_wait_timeout_s: float = Field(0.002, ge=0, le=10)
+    """How long a request waits for others to join its batch."""
 
-
-_PLAIN_NUMBERS = frozenset({int, float})
-_EXACT_INT = 2**53
-"""Larger integers are not exact as float64; such rows keep their Python values."""
-
-
-def numeric_matrix(data: list[list[Any]]) -> np.ndarray | None:
-    """`data` as one float64 matrix when every row is a list of the same length and every value
-    a finite int or float (ints within +-2**53, exact as floats); None otherwise."""
-    try:
-        kinds = {type(value) for row in data for value in row}
-    except TypeError:  # a row that is not a list
-        return None
-    if not kinds <= _PLAIN_NUMBERS:  # bool is its own type: True/False never pass as numbers
-        return None
-    if int in kinds and any(
-        type(value) is int and abs(value) > _EXACT_INT for row in data for value in row
-    ):
-        return None
-    try:
-        values = np.array(data, dtype=np.float64)
-    except ValueError:  # ragged or nested rows
-        return None
-    if values.ndim != 2 or not np.all(np.abs(values) <= 1e300):  # NaN fails this too
-        return None
-    return values
-
-
-@dataclass
-class Rows:
-    """Tabular input: optional column names and row-major values."""
-
-    columns: list[str] | None
-    data: list[list[Any]]
-    numbers: np.ndarray | None = None
-    """The rows as one float64 matrix when all values are plain finite numbers; `check` sets
-    it and drops `data`, so the predictor receives one buffer instead of a list per row."""
-
-    def __len__(self) -> int:
-        return len(self.data) if self.numbers is None else len(self.numbers)
-
-    def lists(self) -> list[list[Any]]:
-        """The rows as lists of values, whichever form they are held in."""
-        return self.data if self.numbers is None else self.numbers.tolist()
-
-    def check(self, max_rows: int) -> Rows:
-        """Validate the shape; returns the rows to send on (as a matrix when all numeric)."""
-        if len(self) == 0:
-            raise HttpError(422, "no rows to predict")
-        if len(self) > max_rows:
-            raise HttpError(422, f"too many rows: {len(self)} > {max_rows} per request")
-        if self.numbers is not None:
-            return self
-        width = len(self.columns) if self.columns is not None else len(self.data[0])
-        numbers = numeric_matrix(self.data)
-        if numbers is not None and numbers.shape[1] == width:
-            return Rows(self.columns, [], numbers)
-        for index, row in enumerate(self.data):
-            if not isinstance(row, list) or len(row) != width:
-                raise HttpError(422, f"row {index}: expected a list of {width} values")
-            for value in row:
-                if isinstance(value, (list, dict)):
-                    raise HttpError(422, f"row {index}: values must be scalars, not nested")
-        return self
+    @classmethod
+    def from_user_config(cls, user_config: dict[str, Any]) -> PredictorConfig:
+        """Validated `user_config`; a ValueError naming the key and the file otherwise."""
+        try:
+            return cls.model_validate(user_config)
+        except ValidationError as exc:
+            problems = []
+            for item in exc.errors(include_input=False, include_url=False):
+                key = ".".join(str(p) for p in item["loc"]) or "user_config"
+                if item["type"] == "extra_forbidden":
+                    allowed = ", ".join(cls.model_fields)
+                    problems.append(f"unknown key '{key}' (allowed: {allowed})")
+                else:
+                    problems.append(f"'{key}': {item['msg']}")
+            raise ValueError(
+                "serve_config.yaml, deployment Predictor, user_config: " + "; ".join(problems)
+            ) from None
 
 
 # --- request bodies (also the OpenAPI schemas) -------------------------------------------
@@ -195,119 +146,3 @@ class BenchmarkRequest(Strict):
     rows_per_request: int = Field(1, ge=1, le=10_000)
     dataset: str = Field("breast_cancer", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     n_configs: int = Field(24, ge=2, le=200)
-
-
-# --- protocol parsers ---------------------------------------------------------------------
-def _records(records: list[dict[str, Any]]) -> Rows:
-    columns: list[str] = []
-    for record in records:
-        if not isinstance(record, dict):
-            raise HttpError(422, "records must all be objects keyed by column")
-        for key in record:
-            if key not in columns:
-                columns.append(key)
-    return Rows(columns, [[record.get(c) for c in columns] for record in records])
-
-
-def _columnar(inputs: dict[str, list[Any]]) -> Rows:
-    columns = list(inputs)
-    lengths = {len(v) if isinstance(v, list) else -1 for v in inputs.values()}
-    if len(lengths) != 1 or -1 in lengths:
-        raise HttpError(422, "inputs: every column needs a list of the same length")
-    return Rows(columns, [list(row) for row in zip(*inputs.values(), strict=True)])
-
-
-def _instances(instances: list[Any]) -> Rows:
-    if all(isinstance(row, dict) for row in instances):
-        return _records(instances)
-    if all(isinstance(row, list) for row in instances):
-        return Rows(None, instances)
-    raise HttpError(422, "instances: use a list of objects or a list of lists")
-
-
-def parse_predict(body: PredictRequest) -> Rows:
-    return _instances(list(body.instances))
-
-
-def parse_mlflow(body: MlflowRequest) -> Rows:
-    given = [
-        k
-        for k in ("dataframe_split", "dataframe_records", "instances", "inputs")
-        if getattr(body, k) is not None
-    ]
-    if len(given) != 1:
-        raise HttpError(
-            422, "give exactly one of dataframe_split, dataframe_records, instances, inputs"
-        )
-    if body.dataframe_split is not None:
-        return Rows(body.dataframe_split.columns, body.dataframe_split.data)
-    if body.dataframe_records is not None:
-        return _records(body.dataframe_records)
-    if isinstance(body.inputs, dict):
-        return _columnar(body.inputs)
-    return _instances(list(body.instances or body.inputs or []))
-
-
-def parse_csv(text: str) -> Rows:
-    try:
-        return _read_csv(text)
-    except csv.Error as exc:  # e.g. a bare carriage return inside an unquoted field
-        raise HttpError(400, f"CSV body is malformed: {exc}") from None
-
-
-def _read_csv(text: str) -> Rows:
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise HttpError(422, "CSV body is empty; the first line must name the columns") from None
-    data: list[list[Any]] = []
-    for line_no, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise HttpError(422, f"CSV line {line_no}: expected {len(header)} fields")
-        data.append([_csv_value(cell) for cell in row])
-    return Rows([h.strip() for h in header], data)
-
-
-def _csv_value(cell: str) -> Any:
-    text = cell.strip()
-    if text == "":
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return (
-        int(number)
-        if number.is_integer() and "." not in text and "e" not in text.lower()
-        else number
-    )
-
-
-def parse_v2(body: V2Request) -> Rows:
-    """One tensor of shape [n, k] (columns in signature order) or one [n] tensor per column."""
-    if len(body.inputs) == 1 and len(body.inputs[0].shape) == 2:
-        tensor = body.inputs[0]
-        rows, width = tensor.shape
-        if rows * width != len(tensor.data) or rows < 1 or width < 1:
-            raise HttpError(422, f"input {tensor.name}: shape does not match its data length")
-        flat = tensor.data
-        return Rows(None, [flat[i * width : (i + 1) * width] for i in range(rows)])
-    columns = {}
-    for tensor in body.inputs:
-        if math.prod(tensor.shape) != len(tensor.data):
-            raise HttpError(422, f"input {tensor.name}: shape does not match its data length")
-        columns[tensor.name] = tensor.data
-    return _columnar(columns)
-
-
-V2_DATATYPES = {
-    "double": "FP64",
-    "float": "FP32",
-    "long": "INT64",
-    "integer": "INT32",
-    "string": "BYTES",
-    "boolean": "BOOL",
-}

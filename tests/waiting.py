@@ -10,16 +10,26 @@ T = TypeVar("T")
 
 
 def wait_until(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5
+    probe: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    ignoring: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Call `probe` until it returns something truthy and return that; after `timeout` seconds
-    fail saying `what` was awaited and what the probe last returned."""
+    fail saying `what` was awaited and what the probe last returned (or raised, for the
+    exceptions in `ignoring`, which count as "not yet")."""
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: object = None
     while True:
-        last = probe()
-        if last:
-            return last
+        try:
+            result = probe()
+        except ignoring as exc:
+            last = exc
+        else:
+            if result:
+                return result
+            last = result
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:g} s for {what}; last seen: {last!r}")
         time.sleep(interval)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
 from rayline.scheduling.fingerprint import fingerprint, new_data_due
+from rayline.scheduling.runner import JobRunner, JobState, ScheduleConflict, ScheduleNotFound
 from rayline.scheduling.spec import ScheduleError, ScheduleSpec, parse_schedule
 from rayline.scheduling.timing import (
     concurrency_action,
@@ -39,36 +39,6 @@ TRIGGERS = ("cron", "every", "on_new_data")
 SOURCES = ("config", "spec")
 ERROR_CHARS = 2000
 """Longest error text kept on a run (Ray's job message carries the end of the log)."""
-
-
-class ScheduleNotFound(LookupError):
-    """No schedule of that name."""
-
-
-class ScheduleConflict(ValueError):
-    """The change would clash with what exists (a name taken, a schedule owned by the config)."""
-
-
-@dataclass
-class JobState:
-    """What Ray says of one submitted job, with the `@rayline` events of its log."""
-
-    status: str
-    message: str = ""
-    events: dict[str, Any] = field(default_factory=dict)
-
-
-class JobRunner(Protocol):
-    """Ray Jobs as the engine needs them."""
-
-    def submit(self, spec: ScheduleSpec, submission_id: str, metadata: dict[str, str]) -> None:
-        """Submit the schedule's training job; an id Ray already knows counts as submitted."""
-
-    def state(self, submission_id: str) -> JobState | None:
-        """The job's state, or None when Ray does not know the id."""
-
-    def stop(self, submission_id: str) -> None:
-        """Ask Ray to stop the job."""
 
 
 def _without_paused(spec: dict[str, Any]) -> dict[str, Any]:
@@ -405,29 +375,3 @@ class Engine:
         if outcome in ("failed", "timeout") and spec is not None and self.notify is not None:
             self.notify(spec, done)
         return done
-
-    # --- reading -------------------------------------------------------------------------------
-    def view(self, record: ScheduleRecord) -> dict[str, Any]:
-        from rayline.scheduling.timing import describe
-
-        spec = ScheduleSpec.model_validate(record.spec)
-        last = self.store.last_run(record.name)
-        return {
-            "name": record.name,
-            "spec": record.spec,
-            "source": record.source,
-            "paused": record.paused,
-            "description": describe(spec),
-            "next_fire": None if record.paused or spec.on_new_data else record.next_fire,
-            "last_fire": record.last_fire,
-            "last_run": self.run_view(last) if last else None,
-        }
-
-    def run_view(self, run: RunRecord) -> dict[str, Any]:
-        data = run.as_dict()
-        data["mlflow_run_url"] = (
-            f"{self.settings.tracking_uri}/#/experiments/runs/{run.mlflow_run_id}"
-            if run.mlflow_run_id
-            else None
-        )
-        return data

@@ -15,7 +15,7 @@ from typing import Any
 
 from rayline.config import BUILTIN_DATASETS
 from rayline.settings import Settings
-from rayline.stack import _s3_credentials
+from rayline.stack import s3_credentials as _s3_credentials
 
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from rayline.keys import ROLES, Role, read_keys
 from rayline.settings import Settings
-from serve_app.schemas import HttpError
+from serve_app.http.errors import HttpError
 
 
 def load_keys(settings: Settings) -> dict[str, Role]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from rayline.errors import InvalidRows
+from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, Endpoint
-from serve_app.schemas import HttpError, parse_csv
+from serve_app.http.errors import HttpError
 
 DRAIN_FACTOR = 4
 """Bodies up to this many times `max_body_bytes` are read to the end before their 413."""
@@ -84,3 +88,28 @@ async def _read_limited(request: Request, limit: int) -> bytearray:
     if received > limit:
         raise _too_large(limit)
     return raw
+
+
+def parse_csv(text: str) -> Rows:
+    """A CSV body as text `Rows`: the first line names the columns, every cell stays a string
+    until the model's signature types it (`rayline.inference`); blank lines are skipped."""
+    try:
+        return _read_csv(text)
+    except csv.Error as exc:  # e.g. a bare carriage return inside an unquoted field
+        raise HttpError(400, f"CSV body is malformed: {exc}") from None
+
+
+def _read_csv(text: str) -> Rows:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidRows("CSV body is empty; the first line must name the columns") from None
+    data: list[list[Any]] = []
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InvalidRows(f"CSV line {line_no}: expected {len(header)} fields")
+        data.append(row)
+    return Rows([h.strip() for h in header], data, text=True)

@@ -1,21 +1,38 @@
 """The one mapping from an error to the JSON response a client sees.
 
-Handlers raise `HttpError` (or let a `RegistryError` through); they never build error
-responses themselves. Anything else is a bug: logged with its traceback, answered with a 500
-that carries none.
+Handlers and the core raise `rayline.errors` types (each carries its status and Retry-After;
+`HttpError` is the serving layer's own, for transport errors such as 401 or 415), or let a
+`RegistryError` through; they never build error responses themselves. Anything else is a bug:
+logged with its traceback, answered with a 500 that carries none.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
+from rayline.errors import MODEL_RETRY_AFTER_S, RaylineError
 from rayline.registry import RegistryError
-from serve_app.schemas import HttpError
 
 log = logging.getLogger("ray.serve")
+
+REGISTRY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
+"""Retry-After (seconds) when the MLflow registry does not answer."""
+
+
+class HttpError(RaylineError):
+    """An error of the HTTP layer (auth, body, limits, parameters) with its status chosen by
+    the handler; `detail` never echoes the client's input."""
+
+    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses Ray handles: keep the status
+        return (type(self), (self.status, self.detail, self.retry_after))
 
 
 def error(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
@@ -27,10 +44,10 @@ def error(status: int, detail: str, retry_after: int | None = None) -> JSONRespo
 
 def error_response(exc: Exception, route: str) -> JSONResponse:
     """The response for an exception a handler of `route` ("METHOD /path") raised."""
-    if isinstance(exc, HttpError):
+    if isinstance(exc, RaylineError):
         return error(exc.status, exc.detail, exc.retry_after)
     if isinstance(exc, RegistryError):
-        return error(exc.status, str(exc), 5 if exc.status == 503 else None)
+        return error(exc.status, str(exc), REGISTRY_RETRY_AFTER_S if exc.status == 503 else None)
     if isinstance(exc, ClientDisconnect):
         return error(499, "the client closed the request")  # nobody reads this
     log.error("unhandled error in %s", route, exc_info=exc)

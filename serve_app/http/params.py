@@ -7,7 +7,7 @@ import re
 from starlette.requests import Request
 
 from rayline.registry import CHAMPION
-from serve_app.schemas import HttpError
+from serve_app.http.errors import HttpError
 
 ALIAS_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 """An alias: 1 to 64 letters, digits, - and _, starting with a letter or digit."""

@@ -7,12 +7,31 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from rayline.errors import InvalidRows
+from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, Endpoint, Result
 from serve_app.routes.predict import predict_rows, served
-from serve_app.schemas import MlflowRequest, Rows, parse_mlflow
+from serve_app.schemas import MlflowRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+"""The body keys of MLflow's scoring protocol; a request gives exactly one."""
+
+
+def parse_mlflow(body: MlflowRequest) -> Rows:
+    """Whichever of MLflow's formats the body uses, as `Rows`."""
+    given = [k for k in FORMATS if getattr(body, k) is not None]
+    if len(given) != 1:
+        raise InvalidRows(f"give exactly one of {', '.join(FORMATS)}")
+    if body.dataframe_split is not None:
+        return Rows(body.dataframe_split.columns, body.dataframe_split.data)
+    if body.dataframe_records is not None:
+        return Rows.from_records(body.dataframe_records)
+    if isinstance(body.inputs, dict):
+        return Rows.from_columns(body.inputs)
+    return Rows.from_instances(list(body.instances or body.inputs or []))
 
 
 async def invocations(ctx: Context, request: Request, body: Any) -> Result:

@@ -15,8 +15,9 @@ from rayline.config import BUILTIN_DATASETS
 from rayline.estimators import TASKS, families_for
 from rayline.scoring import METRICS
 from serve_app.http.endpoint import Endpoint
+from serve_app.http.errors import HttpError
 from serve_app.jobs import shipped_configs
-from serve_app.schemas import BenchmarkRequest, HttpError, JobRequest
+from serve_app.schemas import BenchmarkRequest, JobRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

@@ -14,13 +14,27 @@ from ray.serve.exceptions import BackPressureError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rayline.errors import MODEL_RETRY_AFTER_S
 from rayline.registry import parse_ref
+from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, Endpoint, Result, Served
+from serve_app.http.errors import HttpError
 from serve_app.http.params import requested_model
-from serve_app.schemas import HttpError, PredictRequest, Rows, parse_predict
+from serve_app.schemas import PredictRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
+
+BUSY_RETRY_AFTER_S = 1
+"""Retry-After (seconds) when the predictors refuse a request (back pressure, a lost replica):
+Serve has capacity again within about a second."""
+NOT_READY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
+"""Retry-After (seconds) for a served model that is not ready (loading, or failed to load)."""
+
+
+def parse_predict(body: PredictRequest) -> Rows:
+    """Rayline's own body: records keyed by column, or lists in the signature's order."""
+    return Rows.from_instances(list(body.instances))
 
 
 async def predict_rows(ctx: Context, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
@@ -31,9 +45,11 @@ async def predict_rows(ctx: Context, model_id: str, rows: Rows, want_proba: bool
             multiplexed_model_id=model_id
         ).predict.remote(rows, want_proba)
     except BackPressureError:
-        raise HttpError(503, "the predictors are busy; retry shortly", 1) from None
+        raise HttpError(503, "the predictors are busy; retry shortly", BUSY_RETRY_AFTER_S) from None
     except RayActorError:  # the replica died mid-request; Serve is replacing it
-        raise HttpError(503, "a predictor replica was lost; retry shortly", 1) from None
+        raise HttpError(
+            503, "a predictor replica was lost; retry shortly", BUSY_RETRY_AFTER_S
+        ) from None
     if "status" in result:
         raise HttpError(result["status"], result["detail"], result.get("retry_after"))
     return result
@@ -59,11 +75,8 @@ async def status_of(ctx: Context, model_id: str) -> dict[str, Any]:
         multiplexed_model_id=model_id
     ).status.remote()
     if status["status"] != "ready":
-        raise HttpError(
-            status.get("http_status", 503),
-            status["error"],
-            5 if status.get("http_status", 503) == 503 else None,
-        )
+        code = status.get("http_status", 503)
+        raise HttpError(code, status["error"], NOT_READY_RETRY_AFTER_S if code == 503 else None)
     return status
 
 

@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 from rayline.registry import FAMILY_TAG, Registry
 from serve_app.http.auth import role_of
 from serve_app.http.endpoint import Endpoint
+from serve_app.http.errors import HttpError
 from serve_app.http.params import check_alias, requested_model
 from serve_app.routes.predict import status_of
-from serve_app.schemas import AliasRequest, HttpError
+from serve_app.schemas import AliasRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from rayline.scheduling import ScheduleSpec
 from serve_app.http.endpoint import Endpoint
-from serve_app.schemas import HttpError
+from serve_app.http.errors import HttpError
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

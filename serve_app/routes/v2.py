@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rayline.errors import InvalidRows
 from rayline.registry import CHAMPION
+from rayline.rows import Rows
 from serve_app.http.endpoint import Endpoint, Result
 from serve_app.routes.predict import predict_rows, ready, served, status_of
-from serve_app.schemas import V2_DATATYPES, V2Request, parse_v2
+from serve_app.schemas import V2Request
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
+
+V2_DATATYPES = {
+    "double": "FP64",
+    "float": "FP32",
+    "long": "INT64",
+    "integer": "INT32",
+    "string": "BYTES",
+    "boolean": "BOOL",
+}
+"""MLflow signature type → the V2 tensor datatype the metadata route reports."""
+
+
+def parse_v2(body: V2Request) -> Rows:
+    """One tensor of shape [n, k] (columns in signature order) or one [n] tensor per column."""
+    if len(body.inputs) == 1 and len(body.inputs[0].shape) == 2:
+        tensor = body.inputs[0]
+        rows, width = tensor.shape
+        if rows * width != len(tensor.data) or rows < 1 or width < 1:
+            raise InvalidRows(f"input {tensor.name}: shape does not match its data length")
+        flat = tensor.data
+        return Rows(None, [flat[i * width : (i + 1) * width] for i in range(rows)])
+    columns = {}
+    for tensor in body.inputs:
+        if math.prod(tensor.shape) != len(tensor.data):
+            raise InvalidRows(f"input {tensor.name}: shape does not match its data length")
+        columns[tensor.name] = tensor.data
+    return Rows.from_columns(columns)
 
 
 def _datatype(predictions: list[Any]) -> str:

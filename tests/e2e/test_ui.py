@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import write_config
 from tests.stack import Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -74,11 +74,13 @@ def test_sign_in_train_promote_predict_and_watch_the_dashboard(serving: Stack, p
     page.get_by_role("button", name="Submit job").click()
     expect(page).to_have_url(re.compile(r"/training/jobs/raysubmit_\w+$"))
     job_id = page.url.rsplit("/", 1)[-1]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and serving.http("GET", f"/v1/jobs/{job_id}")[1][
-        "status"
-    ] in ("PENDING", "RUNNING"):
-        time.sleep(2)
+    wait_until(
+        lambda: (
+            serving.http("GET", f"/v1/jobs/{job_id}")[1]["status"] not in ("PENDING", "RUNNING")
+        ),
+        300,
+        f"job {job_id} to end",
+    )
     status_card = page.get_by_role("region", name="Status")
     expect(status_card).to_contain_text("succeeded", timeout=30_000)
     expect(page.locator("figcaption", has_text="Trial scores")).to_be_visible()
@@ -94,10 +96,7 @@ def test_sign_in_train_promote_predict_and_watch_the_dashboard(serving: Stack, p
     assert candidate != champion_before
     page.get_by_role("button", name="Promote to champion").click()
     page.get_by_role("button", name="Confirm").click()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _champion(serving, "iris") != candidate:
-        time.sleep(0.5)
-    assert _champion(serving, "iris") == candidate
+    wait_until(lambda: _champion(serving, "iris") == candidate, 20, "the promotion")
     _shot(page, "04-models")
 
     # Predictions: the form generated from the signature, filled with the input example.

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from bench.chaos_load import Retry, open_loop
 from rayline import stack as stack_module
 from tests.conftest import write_config
 from tests.stack import Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
@@ -153,42 +153,44 @@ def test_concurrent_promotions_end_in_one_state_without_errors(
     assert [v["version"] for v in versions if "champion" in v["aliases"]] == [final]
 
 
-@pytest.fixture
-def mlflow_down(serving: Stack) -> Iterator[None]:
-    """Stop the stack's MLflow server for the test, and start it again after."""
+@contextlib.contextmanager
+def mlflow_outage(serving: Stack) -> Iterator[None]:
+    """Stop the stack's MLflow server, and start it again after."""
     started_file = serving.settings.home / "started.json"
     started = json.loads(started_file.read_text())
+    health = f"{serving.settings.tracking_uri}/health"
     os.killpg(int(started["mlflow_pid"]), signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and stack_module._answers(
-        f"{serving.settings.tracking_uri}/health"
-    ):
-        time.sleep(0.5)
+    wait_until(lambda: not stack_module._answers(health), 30, "MLflow to stop")
     try:
         yield
     finally:
         started["mlflow_pid"] = stack_module.start_mlflow(serving.settings)
         started_file.write_text(json.dumps(started))
+        wait_until(lambda: stack_module._answers(health), 60, "MLflow to answer again")
 
 
-def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(
-    serving: Stack, mlflow_down: None
-) -> None:
-    for _ in range(20):
-        status, body, _ = serving.http(
-            "POST", "/v1/models/iris_it/predict", {"instances": [ROW]}, timeout=20
-        )
-        assert status == 200, body
-    status, body, headers = serving.http("GET", "/v1/models", timeout=20)
-    assert status == 503 and "MLflow" in body["detail"]
-    assert headers.get("Retry-After")
-    assert serving.http("GET", "/ready", key=None, timeout=20)[0] == 200
-    time.sleep(6)  # a watcher poll during the outage keeps the loaded version
-    assert serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})[0] == 200
+def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving: Stack) -> None:
+    with mlflow_outage(serving):
+        for _ in range(20):
+            status, body, _ = serving.http(
+                "POST", "/v1/models/iris_it/predict", {"instances": [ROW]}, timeout=20
+            )
+            assert status == 200, body
+        status, body, headers = serving.http("GET", "/v1/models", timeout=20)
+        assert status == 503 and "MLflow" in body["detail"]
+        assert headers.get("Retry-After")
+        assert serving.http("GET", "/ready", key=None, timeout=20)[0] == 200
 
+        def failed_poll() -> str | None:
+            info = serving.http("GET", "/model-info?model=iris_it@champion", timeout=20)[1]
+            return info["models"][0].get("last_error")
 
-def test_registry_recovers_after_the_outage(serving: Stack) -> None:
-    assert serving.http("GET", "/v1/models")[0] == 200
+        # A watcher poll fails during the outage; the loaded version keeps serving.
+        wait_until(failed_poll, 30, "a failed watcher poll during the outage")
+        assert serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})[0] == 200
+    wait_until(
+        lambda: serving.http("GET", "/v1/models")[0] == 200, 60, "the registry routes to recover"
+    )
 
 
 def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:
@@ -208,19 +210,18 @@ def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:
         serving.settings.ray_dashboard_url, headers={"Authorization": f"Bearer {ray_token()}"}
     )
     job_id = jobs.submit_job(entrypoint=f"python -m jobs.train {path}")
-    deadline = time.monotonic() + 240
-    logs = ""
-    while time.monotonic() < deadline and '"event": "run"' not in logs:
-        time.sleep(1)
-        logs = jobs.get_job_logs(job_id)
+
+    def started_run() -> str | None:
+        logs = str(jobs.get_job_logs(job_id))
+        return logs if '"event": "run"' in logs else None
+
+    logs = wait_until(started_run, 240, "the job to start its MLflow run")
     run_id = json.loads(
         next(line for line in logs.splitlines() if line.startswith('@rayline {"event": "run"'))[9:]
     )["run_id"]
     os.kill(int(jobs.get_job_info(job_id).driver_info.pid), signal.SIGKILL)
     client = MlflowClient(serving.settings.tracking_uri)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and client.get_run(run_id).info.status == "RUNNING":
-        time.sleep(2)
+    wait_until(lambda: client.get_run(run_id).info.status != "RUNNING", 60, "the run to be marked")
     assert client.get_run(run_id).info.status == "FAILED"
     assert client.search_model_versions("name='killed_it'") == []
 

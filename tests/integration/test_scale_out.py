@@ -22,6 +22,7 @@ from rayline.stack import ray_temp_dir
 from tests.conftest import write_config
 from tests.integration.stores import BIN, LocalStack, local_stack, port_free, result_event
 from tests.ports import SCALE_OUT as PORTS
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -65,17 +66,8 @@ class Cluster:
 
 
 def _wait_for(what: str, check: Any, seconds: float) -> Any:
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # the cluster is allowed to be unreachable while we wait
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"{what} within {seconds:.0f}s (last: {last!r})")
+    """`wait_until`, with the cluster allowed to be unreachable meanwhile."""
+    return wait_until(check, seconds, what, interval=1, ignoring=(Exception,))
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +170,17 @@ def test_serving_survives_a_gcs_restart(served: Cluster) -> None:
     assert environ.get("RAY_REDIS_ADDRESS") == f"{REDIS[0]}:{REDIS[1]}"
     assert environ.get("RAY_external_storage_namespace") == served.namespace
     assert served.predict()[0] == 200
+    # A schedule and its run history live in Rayline's state database, not in Ray's job table.
+    quick = {  # fails at once at "load": its run is recorded without taking the CPUs
+        "name": "gcs_nightly",
+        "dataset": {"source": "/nonexistent/rayline.csv", "task": "classification"},
+        "estimators": {"linear": {}},
+    }
+    schedule = {"name": "gcs-nightly", "spec": quick, "cron": "0 3 * * *"}
+    status, created = served.stack.http("POST", "/v1/schedules", schedule)
+    assert status == 201, created
+    status, before = served.stack.http("POST", "/v1/schedules/gcs-nightly/run")
+    assert status == 202, before
 
     os.kill(pid, signal.SIGKILL)
     _wait_for("the GCS did not exit", lambda: not Path(f"/proc/{pid}").exists(), 10)
@@ -216,3 +219,8 @@ def test_serving_survives_a_gcs_restart(served: Cluster) -> None:
     assert "nodes 2" in job.stdout
     status, body = served.predict(timeout=30)
     assert status == 200 and body["predictions"] == [0], body
+    status, runs = served.stack.http("GET", "/v1/schedules/gcs-nightly/runs")
+    assert status == 200 and before["id"] in [r["id"] for r in runs["runs"]], runs
+    status, listed = served.stack.http("GET", "/v1/schedules/gcs-nightly")
+    assert status == 200 and listed["next_fire"] is not None, listed
+    served.stack.http("DELETE", "/v1/schedules/gcs-nightly")

@@ -199,39 +199,47 @@ def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
 
 
 def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(serving: Stack) -> None:
+    # 36 forests of 300-800 trees, 5 folds each, on digits: minutes on two cores.
     slow = small_spec(
         "sched_slow",
-        search={"algorithm": "random", "num_samples": 400},
-        estimators={"random_forest": {"n_estimators": [200, 300, 400]}},
+        dataset={"source": "digits"},
+        search={"algorithm": "grid"},
+        estimators={
+            "random_forest": {
+                "n_estimators": [300, 400, 500, 600, 700, 800],
+                "max_depth": [4, 6, 8, 10, 12, 14],
+            }
+        },
         split={"cv_folds": 5},
     )
     name = "slow-forbid"
-    body = {"name": name, "spec": slow, "cron": "0 0 1 1 *", "timeout_s": 20}
+    # The manual run starts at once; the first tick comes at the next minute, while it goes.
+    body = {"name": name, "spec": slow, "every": "1m", "timeout_s": 75}
     with schedule(serving, body):
         status, first, _ = serving.http("POST", f"/v1/schedules/{name}/run")
-        assert status == 202, first
-        wait_until(
-            lambda: run_where(serving, name, id=first["id"], status="running"),
-            30,
-            "the first run to start",
-        )
-        status, second, _ = serving.http("POST", f"/v1/schedules/{name}/run")
-        assert status == 202, second
-        assert second["status"] == "skipped" and second["outcome"] == "skipped", second
-        assert "forbid" in second["error"]
+        assert status == 202 and first["status"] == "running", first
+        tick = wait_until(
+            lambda: run_where(serving, name, trigger="every"), 90, "the tick during the run"
+        )[0]
+        assert (tick["status"], tick["outcome"]) == ("skipped", "skipped"), tick
+        assert "forbid" in tick["error"]
         stopped = wait_until(
             lambda: run_where(serving, name, id=first["id"], outcome="timeout"),
             120,
             "the timeout to stop the run",
         )[0]
         assert stopped["status"] == "stopped"
-        jobs = _jobs_of(serving, name)
-        assert [j.submission_id for j in jobs] == [first["submission_id"]]
-        wait_until(
-            lambda: str(getattr(_jobs_of(serving, name)[0].status, "value", "")) == "STOPPED",
-            60,
-            "Ray to stop the job",
-        )
+        serving.http("POST", f"/v1/schedules/{name}/pause")
+        started = [r["submission_id"] for r in runs(serving, name) if r["status"] != "skipped"]
+        assert sorted(j.submission_id for j in _jobs_of(serving, name)) == sorted(started)
+
+        def first_job_status() -> str:
+            (job,) = [
+                j for j in _jobs_of(serving, name) if j.submission_id == first["submission_id"]
+            ]
+            return str(getattr(job.status, "value", job.status))
+
+        wait_until(lambda: first_job_status() == "STOPPED", 60, "Ray to stop the job")
 
 
 def test_invalid_schedules_are_refused_naming_the_field(serving: Stack) -> None:

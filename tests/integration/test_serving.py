@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,9 @@ import pytest
 from sklearn.datasets import load_iris
 
 from serve_app.routes import ENDPOINTS
+from tests.conftest import write_config
 from tests.stack import Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -217,12 +218,16 @@ def test_registry_routes_and_metrics(serving: Stack) -> None:
     assert [c["name"] for c in schema["inputs"]] == COLUMNS
     assert set(schema["input_example"]) == set(COLUMNS)
     serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})
-    time.sleep(2.5)  # the ingress hands its counters over once a second
-    text = serving.http("GET", "/metrics")[1]
-    assert (
-        'rayline_requests_total{route="predict_model",model="iris_it",version="1",'
-        'status="200"}' in text
+    counted = (
+        'rayline_requests_total{route="predict_model",model="iris_it",version="1",status="200"}'
     )
+
+    def metrics_with_it() -> str | None:
+        text: str = serving.http("GET", "/metrics")[1]
+        return text if counted in text else None
+
+    # The ingress hands its counters to the Metrics deployment once a second.
+    text = wait_until(metrics_with_it, 30, "the prediction in /metrics")
     assert "rayline_request_latency_seconds_bucket" in text
     series = serving.http("GET", "/v1/metrics/timeseries?minutes=5")[1]
     assert series["totals"]["requests"] > 0 and any(
@@ -234,16 +239,19 @@ def test_registry_routes_and_metrics(serving: Stack) -> None:
     assert any(j["kind"] == "train" for j in cluster["jobs"])
 
 
-def test_promotion_under_load_switches_version_without_failed_requests(
-    serving: Stack, iris_model: dict[str, Any]
-) -> None:
-    # A second version of the same model, trained by a real job with a different sweep.
-    path = serving.configs / "iris_it.yaml"
-    result = serving.train(path, "--force")
-    assert "registered iris_it version 2" in result.stdout
-    promoted = serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "1"})
-    assert promoted[0] == 200  # keep v1 as champion while load starts
+def test_promotion_under_load_switches_version_without_failed_requests(serving: Stack) -> None:
+    # A model of its own, with two versions from real jobs, so no other test sees it move.
+    path = write_config(serving.configs, "iris_promo", search={"num_samples": 2})
+    serving.train(path)
+    assert "registered iris_promo version 2" in serving.train(path, "--force").stdout
+    promoted = serving.http("POST", "/v1/models/iris_promo/aliases/champion", {"version": "1"})
+    assert promoted[0] == 200  # v1 is champion while load starts
 
+    def served_version() -> str:
+        info = serving.http("GET", "/model-info?model=iris_promo@champion")[1]
+        return str(info["models"][0].get("version"))
+
+    wait_until(lambda: served_version() == "1", 60, "iris_promo@champion to serve v1")
     stop = threading.Event()
     outcomes: Counter[tuple[int, str]] = Counter()
     lock = threading.Lock()
@@ -252,7 +260,7 @@ def test_promotion_under_load_switches_version_without_failed_requests(
         while not stop.is_set():
             status, body, _ = serving.http(
                 "POST",
-                "/v1/models/iris_it/predict",
+                "/v1/models/iris_promo/predict",
                 {"instances": [ROW]},
                 key="predict",
                 timeout=30,
@@ -263,27 +271,21 @@ def test_promotion_under_load_switches_version_without_failed_requests(
     threads = [threading.Thread(target=client) for _ in range(6)]
     for thread in threads:
         thread.start()
-    time.sleep(2)
-    status, body, _ = serving.http("POST", "/v1/models/iris_it/aliases/champion", {"version": "2"})
-    assert (status, body["previous_version"]) == (200, "1")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and outcomes[(200, "2")] < 20:
-        time.sleep(0.5)
-    time.sleep(1)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        wait_until(lambda: outcomes[(200, "1")] >= 10, 60, "predictions from v1 under load")
+        status, body, _ = serving.http(
+            "POST", "/v1/models/iris_promo/aliases/champion", {"version": "2"}
+        )
+        assert (status, body["previous_version"]) == (200, "1")
+        wait_until(lambda: outcomes[(200, "2")] >= 20, 60, "predictions from v2 under load")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
     assert set(status for status, _ in outcomes) == {200}, outcomes
-    assert outcomes[(200, "2")] >= 20, outcomes
-    assert outcomes[(200, "1")] > 0, outcomes
-    # Each Predictor replica swaps on its own watcher poll; one that got no traffic (e.g.
-    # scaled up by an earlier load test) may still be loading v2 when the busy one answers.
-    deadline = time.monotonic() + 30
-    version = ""
-    while time.monotonic() < deadline and version != "2":
-        version = serving.http("GET", "/model-info")[1]["models"][0]["version"]
-        time.sleep(0.5)
-    assert version == "2"
+    # Each Predictor replica swaps on its own watcher poll; one that got no traffic may still
+    # be loading v2 when the busy one answers.
+    wait_until(lambda: served_version() == "2", 60, "/model-info to report v2")
 
 
 def test_unknown_alias_is_404_and_bad_version_is_422(serving: Stack) -> None:
@@ -311,13 +313,12 @@ def test_jobs_routes_submit_follow_and_list(serving: Stack) -> None:
     status, body, _ = serving.http("POST", "/v1/jobs", {"spec": spec})
     assert status == 201, body
     job_id = body["job_id"]
-    deadline = time.monotonic() + 180
-    detail: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        detail = serving.http("GET", f"/v1/jobs/{job_id}")[1]
-        if detail["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
-            break
-        time.sleep(2)
+
+    def finished() -> dict[str, Any] | None:
+        detail: dict[str, Any] = serving.http("GET", f"/v1/jobs/{job_id}")[1]
+        return detail if detail["status"] in ("SUCCEEDED", "FAILED", "STOPPED") else None
+
+    detail = wait_until(finished, 180, f"job {job_id} to end")
     assert detail["status"] == "SUCCEEDED", detail
     assert detail["progress"]["trials_done"] == detail["progress"]["trials_total"] == 2
     assert len(detail["trials"]) == 2 and detail["result"]["model"] == "iris_ui"

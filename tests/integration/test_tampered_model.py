@@ -3,7 +3,6 @@ serving the version it had."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import write_config
 from tests.stack import Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -40,13 +40,13 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(serving: Stac
         serving.http("POST", "/v1/models/iris_tamper/aliases/champion", {"version": "2"})[0] == 200
     )
 
-    info: dict[str, object] = {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        info = serving.http("GET", "/model-info?model=iris_tamper@champion")[1]["models"][0]
-        if info.get("last_error"):
-            break
-        time.sleep(1)
+    def refused() -> dict[str, object] | None:
+        info: dict[str, object] = serving.http("GET", "/model-info?model=iris_tamper@champion")[1][
+            "models"
+        ][0]
+        return info if info.get("last_error") else None
+
+    info = wait_until(refused, 30, "the watcher to refuse the tampered version")
     assert info["version"] == "1"
     assert "IntegrityError" in str(info["last_error"])
     assert "changed: model.skops" in str(info["last_error"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from rayline.integrity import MANIFEST_TAG
 from rayline.registry import SWEEP_TAG
 from tests.conftest import write_config
 from tests.stack import BIN, Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -131,19 +131,17 @@ def test_stopped_job_leaves_run_failed_and_registers_nothing(stack: Stack) -> No
         str(path),
     )
     job_id = re.findall(r"raysubmit_[A-Za-z0-9]+", submitted.stdout + submitted.stderr)[0]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+
+    def started_run() -> str | None:
         logs = stack.run(str(BIN / "ray"), "job", "logs", job_id).stdout
-        if '"event": "run"' in logs:
-            break
-        time.sleep(1)
+        return logs if '"event": "run"' in logs else None
+
+    logs = wait_until(started_run, 240, "the job to start its MLflow run")
     run_id = json.loads(
         next(line for line in logs.splitlines() if line.startswith('@rayline {"event": "run"'))[9:]
     )["run_id"]
     stack.run(str(BIN / "ray"), "job", "stop", job_id)
     client = _client(stack)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and client.get_run(run_id).info.status == "RUNNING":
-        time.sleep(1)
+    wait_until(lambda: client.get_run(run_id).info.status != "RUNNING", 60, "the run to be marked")
     assert client.get_run(run_id).info.status == "FAILED"
     assert client.search_model_versions("name='stopped_it'") == []

@@ -12,18 +12,24 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from rayline.errors import ModelNotFound, RaylineError
+from rayline.inference import run_model, to_frame
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
+from rayline.rows import Rows
 from rayline.settings import Settings
 from serve_app.http.app import Context
 from serve_app.http.auth import load_keys
+from serve_app.http.errors import HttpError
 from serve_app.metrics import Delta
-from serve_app.predictor import Slot, run_model, to_frame
+from serve_app.predictor import Slot
 from serve_app.routes import ENDPOINTS
-from serve_app.schemas import AppArgs, BenchmarkRequest, HttpError, JobRequest, Rows
+from serve_app.schemas import AppArgs, BenchmarkRequest, JobRequest
 
 ADMIN_KEY = "admin-key"
 PREDICT_KEY = "predict-key"
@@ -53,6 +59,32 @@ def iris_model(version: str = "1", ref: str = "champion") -> LoadedModel:
         inputs=[ColumnSpec(c, "double") for c in COLUMNS],
         input_example=features,
         run_id="run-1",
+    )
+
+
+class Recorder:
+    """An estimator that keeps the frame it was asked to predict and predicts 0 for each row."""
+
+    def __init__(self) -> None:
+        self.frame = pd.DataFrame()
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self.frame = frame
+        return np.zeros(len(frame), dtype=np.int64)
+
+
+TYPED_COLUMNS = {"code": "string", "flag": "boolean", "count": "long", "score": "double"}
+
+
+def typed_model() -> LoadedModel:
+    """`typed@champion`: one column of each signature type, behind a `Recorder`."""
+    return LoadedModel(
+        name="typed",
+        ref="champion",
+        version="1",
+        model=Recorder(),
+        task="classification",
+        inputs=[ColumnSpec(c, t) for c, t in TYPED_COLUMNS.items()],
     )
 
 
@@ -86,10 +118,11 @@ class FakePredictor:
     errors included (`{"status", "detail", "retry_after"}`), never raise them."""
 
     def __init__(self) -> None:
-        self.models: dict[str, LoadedModel | HttpError] = {
+        self.models: dict[str, LoadedModel | RaylineError] = {
             "iris@champion": iris_model("1"),
             "iris@challenger": iris_model("2", "challenger"),
             "iris/1": iris_model("1", "1"),
+            "typed@champion": typed_model(),
         }
         self.calls: list[tuple[str, Rows, bool]] = []
         self.raises: BaseException | None = None
@@ -101,15 +134,15 @@ class FakePredictor:
         found = self.models.get(model_id)
         if found is None:
             name, _, ref = model_id.replace("/", "@").partition("@")
-            raise HttpError(404, f"model {name}@{ref} is not registered")
-        if isinstance(found, HttpError):
+            raise ModelNotFound(f"model {name}@{ref} is not registered")
+        if isinstance(found, RaylineError):
             raise found
         return Slot(model_id, found)
 
     async def status(self, model_id: str) -> dict[str, Any]:
         try:
             return self._slot(model_id).info()
-        except HttpError as exc:
+        except RaylineError as exc:
             name, _, ref = model_id.partition("@")
             return {
                 "model_id": model_id,
@@ -129,7 +162,7 @@ class FakePredictor:
         try:
             slot = self._slot(model_id)
             frame = to_frame(rows, slot.current)
-        except HttpError as exc:
+        except RaylineError as exc:
             return {"status": exc.status, "detail": exc.detail, "retry_after": exc.retry_after}
         return {**run_model(slot.current, frame, want_proba), "batch_size": len(frame)}
 

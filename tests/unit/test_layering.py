@@ -44,9 +44,11 @@ def rayline_modules() -> list[str]:
     return names
 
 
-def imported_forbidden(modules: list[str]) -> dict[str, list[str]]:
+def imported_forbidden(
+    modules: list[str], forbidden: tuple[str, ...] = FORBIDDEN
+) -> dict[str, list[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, ",".join(modules), ",".join(FORBIDDEN)],
+        [sys.executable, "-c", PROBE, ",".join(modules), ",".join(forbidden)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -68,11 +70,17 @@ def test_rayline_modules_are_found() -> None:
 
 @pytest.mark.parametrize(
     "modules",
-    [rayline_modules(), ["jobs.train"], ["jobs.benchmark"]],
-    ids=["rayline", "jobs.train", "jobs.benchmark"],
+    [rayline_modules(), ["jobs.train"], ["jobs.benchmark"], ["jobs.batch_predict"]],
+    ids=["rayline", "jobs.train", "jobs.benchmark", "jobs.batch_predict"],
 )
 def test_product_imports_no_harness_and_no_serve_app(modules: list[str]) -> None:
     assert imported_forbidden(modules) == {}
+
+
+def test_scoring_core_imports_no_ray() -> None:
+    """Rows, the signature check and predict run wherever scikit-learn does, Ray or not."""
+    core = ["rayline.errors", "rayline.rows", "rayline.inference"]
+    assert imported_forbidden(core, ("ray", *FORBIDDEN)) == {}
 
 
 def test_the_probe_sees_a_forbidden_import() -> None:

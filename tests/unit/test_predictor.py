@@ -1,17 +1,18 @@
-"""Predictor core with a real small model and an in-memory loader: validation, batching of
-results, and the live swap that keeps the old version when the new one fails."""
+"""Predictor deployment without Serve, with a real small model and an in-memory loader: loading
+by model id, the live swap that keeps the old version when the new one fails, the watcher that
+asks for the alias's version before loading, registry errors as domain errors, and the typed
+`user_config`."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from rayline.errors import BadRequest, ModelNotFound, ModelUnavailable
 from rayline.integrity import IntegrityError
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
-from serve_app.predictor import PredictorCore, run_model, to_frame
-from serve_app.schemas import HttpError, Rows
+from serve_app.predictor import Predictor, PredictorCore, model_error
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -30,69 +31,53 @@ def _model(version: str, ref: str = "champion") -> LoadedModel:
     )
 
 
-class Loader:
+class Registry:
+    """`load` and `resolve` over one model whose alias a test moves."""
+
     def __init__(self) -> None:
         self.version = "1"
         self.fail: Exception | None = None
-        self.calls = 0
+        self.fail_resolve: Exception | None = None
+        self.loads = 0
 
-    def __call__(self, name: str, ref: str) -> LoadedModel:
-        self.calls += 1
+    def load(self, name: str, ref: str) -> LoadedModel:
+        self.loads += 1
         if self.fail is not None:
             raise self.fail
         return _model(self.version, ref)
 
-
-def test_to_frame_orders_columns_and_types_values() -> None:
-    frame = to_frame(Rows(["d", "c", "b", "a"], [[0.2, 1.4, 3.5, 5]]), _model("1"))
-    assert list(frame.columns) == COLUMNS and frame["a"].dtype == "float64"
-    assert to_frame(Rows(None, [[5.1, 3.5, 1.4, 0.2]]), _model("1"))["d"].tolist() == [0.2]
-
-
-@pytest.mark.parametrize(
-    ("rows", "message"),
-    [
-        (Rows(["a", "b", "c"], [[1, 2, 3]]), "missing column"),
-        (Rows([*COLUMNS, "e"], [[1, 2, 3, 4, 5]]), "unknown column"),
-        (Rows(COLUMNS, [[1, 2, "x", 4]]), "column 'c' row 0: expects a number"),
-        (Rows(COLUMNS, [[1, 2, float("nan"), 4]]), "NaN"),
-        (Rows(COLUMNS, [[1, 2, float("inf"), 4]]), "infinite"),
-        (Rows(COLUMNS, [[1, 2, True, 4]]), "expects a number"),
-        (Rows(None, [[1, 2]]), "needs 4 values"),
-    ],
-)
-def test_invalid_rows_are_422_naming_the_column(rows: Rows, message: str) -> None:
-    with pytest.raises(HttpError, match=message) as caught:
-        to_frame(rows, _model("1"))
-    assert caught.value.status == 422
+    def resolve(self, name: str, ref: str) -> str:
+        if self.fail_resolve is not None:
+            raise self.fail_resolve
+        return self.version
 
 
-def test_run_model_returns_probabilities_per_class() -> None:
-    model = _model("3")
-    result = run_model(model, pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=COLUMNS), True)
-    assert result["predictions"] == [0] and result["version"] == "3"
-    assert result["classes"] == [0, 1, 2] and sum(result["probabilities"][0]) == pytest.approx(
-        1.0, abs=1e-5
-    )
-    assert run_model(model, model.input_example, False)["probabilities"] is None
+def test_load_describes_the_slot() -> None:
+    core = PredictorCore(Registry().load)
+    info = core.load("iris@champion").info()
+    assert (info["model_id"], info["version"], info["status"]) == ("iris@champion", "1", "ready")
+    assert [c["name"] for c in info["inputs"]] == COLUMNS
+    assert info["input_example"] == {"a": 5.1, "b": 3.5, "c": 1.4, "d": 0.2}
+    assert info["classes"] == [0, 1, 2] and info["last_error"] is None
+    assert core.slots["iris@champion"].current.version == "1"
 
 
 def test_refresh_swaps_to_the_new_version() -> None:
-    loader = Loader()
-    core = PredictorCore(loader)
+    registry = Registry()
+    core = PredictorCore(registry.load)
     slot = core.load("iris@champion")
     assert not core.refresh(slot)
-    loader.version = "2"
+    registry.version = "2"
     assert core.refresh(slot)
     assert slot.current.version == "2" and slot.last_error is None
 
 
 @pytest.mark.parametrize("failure", [IntegrityError("tampered"), RegistryError("down")])
 def test_failed_switch_keeps_serving_the_old_version(failure: Exception) -> None:
-    loader = Loader()
-    core = PredictorCore(loader)
+    registry = Registry()
+    core = PredictorCore(registry.load)
     slot = core.load("iris@champion")
-    loader.version, loader.fail = "2", failure
+    registry.version, registry.fail = "2", failure
     assert not core.refresh(slot)
     assert slot.current.version == "1"
     assert slot.last_error is not None and type(failure).__name__ in slot.last_error
@@ -100,7 +85,80 @@ def test_failed_switch_keeps_serving_the_old_version(failure: Exception) -> None
 
 
 def test_model_ids_by_version_and_bad_ids() -> None:
-    core = PredictorCore(Loader())
+    core = PredictorCore(Registry().load)
     assert core.load("iris/1").current.ref == "1"
     with pytest.raises(RegistryError, match="use name@alias"):
         core.load("iris")
+
+
+def test_watcher_loads_only_when_the_alias_moved() -> None:
+    registry = Registry()
+    core = PredictorCore(registry.load, registry.resolve)
+    slot = core.load("iris@champion")
+    assert registry.loads == 1
+    for _ in range(3):
+        assert not core.refresh(slot)
+    assert registry.loads == 1  # unchanged alias: no download, no deserialisation
+    registry.version = "2"
+    assert core.refresh(slot) and slot.current.version == "2" and registry.loads == 2
+
+
+def test_watcher_keeps_serving_when_the_registry_is_down() -> None:
+    registry = Registry()
+    core = PredictorCore(registry.load, registry.resolve)
+    slot = core.load("iris@champion")
+    registry.fail_resolve = RegistryError("down")
+    assert not core.refresh(slot)
+    assert slot.current.version == "1" and "RegistryError" in (slot.last_error or "")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status", "retry_after"),
+    [
+        (RegistryError("model x@champion is not registered", 404), ModelNotFound, 404, None),
+        (RegistryError("registry unavailable: refused"), ModelUnavailable, 503, 5),
+        (RegistryError("model 'x': use name@alias or name/version", 400), BadRequest, 400, None),
+    ],
+)
+def test_registry_errors_become_domain_errors_with_the_same_answer(
+    error: RegistryError, kind: type, status: int, retry_after: int | None
+) -> None:
+    mapped = model_error(error)
+    assert type(mapped) is kind
+    assert (mapped.status, mapped.detail, mapped.retry_after) == (status, str(error), retry_after)
+
+
+# --- user_config ----------------------------------------------------------------------------
+def _bare_predictor() -> Predictor:
+    """The deployment's class without its constructor (no registry, no watcher task)."""
+    cls = Predictor.func_or_class  # type: ignore[attr-defined]
+    bare: Predictor = object.__new__(cls)
+    return bare
+
+
+def test_reconfigure_applies_the_typed_user_config() -> None:
+    predictor = _bare_predictor()
+    predictor.reconfigure({"poll_interval_s": 2, "max_batch_size": 8, "batch_wait_timeout_s": 0.01})
+    assert predictor.config.poll_interval_s == 2.0
+    batch = predictor._predict_batch
+    assert batch._get_max_batch_size() == 8  # type: ignore[attr-defined]
+    assert batch._get_batch_wait_timeout_s() == 0.01  # type: ignore[attr-defined]
+    predictor.reconfigure({})  # every knob has a default
+    assert predictor.config.max_batch_size == 32
+    assert batch._get_max_batch_size() == 32  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("user_config", "message"),
+    [
+        ({"max_batch": 8}, "unknown key 'max_batch' (allowed: poll_interval_s, max_batch_size"),
+        ({"max_batch_size": 0}, "'max_batch_size': Input should be greater than or equal to 1"),
+        ({"poll_interval_s": "often"}, "'poll_interval_s': Input should be a valid number"),
+    ],
+)
+def test_reconfigure_refuses_a_bad_user_config_naming_the_key(
+    user_config: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match="serve_config.yaml, deployment Predictor") as caught:
+        _bare_predictor().reconfigure(user_config)
+    assert message in str(caught.value)

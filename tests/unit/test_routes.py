@@ -1,9 +1,10 @@
 """The prediction routes in process (no Ray): Rayline's own, MLflow's scoring protocol and the
-Open Inference Protocol V2, health and model info, the OpenAPI document and the web UI.
+Open Inference Protocol V2 (their parsers too), CSV bodies typed by the model's signature,
+health and model info, the OpenAPI document and the web UI.
 
 Each test is marked with the routes it covers (`covers`) and fails if it never requested one;
 `test_every_route_is_covered_by_a_test` fails if a row of `ENDPOINTS` is covered by none, here
-or in test_routes_platform.py."""
+or in test_routes_platform.py and test_routes_schedules.py."""
 
 from __future__ import annotations
 
@@ -16,15 +17,22 @@ import pytest
 from ray.exceptions import RayActorError
 from starlette.testclient import TestClient
 
+from rayline.errors import InvalidRows, ModelUnavailable
+from rayline.rows import Rows
 from serve_app.http.app import Context, create_app
+from serve_app.http.body import parse_csv
 from serve_app.routes import ENDPOINTS
-from serve_app.schemas import HttpError
+from serve_app.routes.mlflow import parse_mlflow
+from serve_app.routes.predict import parse_predict
+from serve_app.routes.v2 import parse_v2
+from serve_app.schemas import MlflowRequest, PredictRequest, V2Request
 from tests.unit.ingress_fakes import (
     COLUMNS,
     COVERED,
     PREDICT,
     ROUTE_NAMES,
     SETOSA,
+    TYPED_COLUMNS,
     VIRGINICA,
     check_covered,
     covers,
@@ -50,7 +58,8 @@ def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context)
 
 
 def test_every_route_is_covered_by_a_test() -> None:
-    from tests.unit import test_routes_platform  # noqa: F401 (its tests mark routes on import)
+    # Their tests mark routes on import.
+    from tests.unit import test_routes_platform, test_routes_schedules  # noqa: F401
 
     table = set(ROUTE_NAMES)
     assert table - COVERED == set(), "routes no test covers"
@@ -76,7 +85,9 @@ def test_health_and_readiness(ctx: Context, client: TestClient) -> None:
             },
         ],
     }
-    ctx.predictor.target.models["iris@challenger"] = HttpError(503, "model failed to load", 10)
+    ctx.predictor.target.models["iris@challenger"] = ModelUnavailable(
+        "model failed to load", retry_after=10
+    )
     not_ready = client.get("/ready")
     assert not_ready.status_code == 503
     assert not_ready.json()["ready"] is False
@@ -221,7 +232,7 @@ def test_mlflow_ping_and_version(client: TestClient) -> None:
 def test_v2_health(ctx: Context, client: TestClient) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
-    ctx.predictor.target.models["iris@champion"] = HttpError(503, "loading", 10)
+    ctx.predictor.target.models["iris@champion"] = ModelUnavailable("loading", retry_after=10)
     response = client.get("/v2/health/ready")
     assert (response.status_code, response.json()) == (503, {"ready": False})
 
@@ -235,7 +246,7 @@ def test_v2_metadata_and_model_readiness(ctx: Context, client: TestClient) -> No
     assert ready.json() == {"name": "iris", "ready": True}
     missing = client.get("/v2/models/nope", headers=PREDICT)
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
-    ctx.predictor.target.models["iris@champion"] = HttpError(503, "loading", 10)
+    ctx.predictor.target.models["iris@champion"] = ModelUnavailable("loading", retry_after=10)
     loading = client.get("/v2/models/iris/ready", headers=PREDICT)
     assert (loading.status_code, loading.headers["Retry-After"]) == (503, "5")
 
@@ -261,6 +272,128 @@ def test_v2_infer_by_column_and_by_tensor(client: TestClient) -> None:
     tensor["inputs"][0]["shape"] = [3, 4]
     wrong = client.post("/v2/models/iris/infer", json=tensor, headers=PREDICT)
     assert wrong.status_code == 422 and "shape" in wrong.json()["detail"]
+
+
+# --- CSV bodies: cells typed by the model's signature ---------------------------------------
+def _typed_csv(*rows: str) -> str:
+    return "\n".join([",".join(TYPED_COLUMNS), *rows]) + "\n"
+
+
+CSV_HEADERS = {**PREDICT, "Content-Type": "text/csv"}
+
+
+@covers("POST /v1/models/{name}/predict")
+def test_csv_cells_take_the_types_of_the_signature(ctx: Context, client: TestClient) -> None:
+    body = _typed_csv("007,TRUE,3,2.5", "042,0,-12,1e3", '" 7 ",False,5.0,7')
+    response = client.post("/v1/models/typed/predict", content=body, headers=CSV_HEADERS)
+    assert response.status_code == 200 and response.json()["predictions"] == [0, 0, 0]
+    seen = ctx.predictor.target.models["typed@champion"].model.frame
+    assert list(seen.columns) == list(TYPED_COLUMNS)
+    assert seen["code"].tolist() == ["007", "042", " 7 "]  # a string column keeps the text
+    assert seen["flag"].tolist() == [True, False, False] and seen["flag"].dtype == bool
+    assert seen["count"].tolist() == [3, -12, 5] and seen["count"].dtype == "int64"
+    assert seen["score"].tolist() == [2.5, 1000.0, 7.0] and seen["score"].dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    ("row", "detail"),
+    [
+        ("007,yes,3,2.5", "column 'flag' row 1: expects true, false, 1 or 0"),
+        ("007,1,3.5,2.5", "column 'count' row 1: expects an integer"),
+        ("007,1,many,2.5", "column 'count' row 1: expects a number"),
+        ("007,1,3,", "column 'score' row 1: expects a number, the cell is empty"),
+        ("007,1,3,NaN", "column 'score' row 1: NaN, infinite or out-of-range numbers are not"),
+    ],
+)
+@covers("POST /v1/models/{name}/predict")
+def test_a_csv_cell_that_does_not_fit_its_type_is_422_naming_column_and_row(
+    client: TestClient, row: str, detail: str
+) -> None:
+    body = _typed_csv("008,true,1,1.0", row)
+    response = client.post("/v1/models/typed/predict", content=body, headers=CSV_HEADERS)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(detail)
+    assert "many" not in response.json()["detail"]  # the value is never echoed
+
+
+@covers("POST /v1/models/{name}/predict", "POST /invocations")
+def test_csv_shape_errors(client: TestClient) -> None:
+    url = "/v1/models/typed/predict"
+    ragged = client.post(url, content="code,flag\n007\n", headers=CSV_HEADERS)
+    assert (ragged.status_code, ragged.json()) == (
+        422,
+        {"detail": "CSV line 2: expected 2 fields"},
+    )
+    renamed = _typed_csv("1,1,1,1").replace("code", "kode")
+    unknown = client.post(url, content=renamed, headers=CSV_HEADERS)
+    assert unknown.status_code == 422 and "code" in unknown.json()["detail"]
+    empty = client.post("/invocations", content="", headers=CSV_HEADERS)
+    assert (empty.status_code, empty.json()) == (
+        422,
+        {"detail": "CSV body is empty; the first line must name the columns"},
+    )
+    header_only = client.post("/invocations", content=",".join(COLUMNS), headers=CSV_HEADERS)
+    assert (header_only.status_code, header_only.json()) == (422, {"detail": "no rows to predict"})
+
+
+# --- the protocol parsers, directly ---------------------------------------------------------
+def test_rayline_records_and_lists() -> None:
+    rows = parse_predict(PredictRequest(instances=[{"a": 1, "b": 2}, {"b": 3, "a": 4}]))
+    assert rows.columns == ["a", "b"] and rows.data == [[1, 2], [4, 3]]
+    rows = parse_predict(PredictRequest(instances=[[1, 2]]))
+    assert rows.columns is None and rows.data == [[1, 2]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}},
+        {"dataframe_records": [{"a": 1, "b": 2}]},
+        {"instances": [{"a": 1, "b": 2}]},
+        {"inputs": {"a": [1], "b": [2]}},
+    ],
+)
+def test_mlflow_formats_agree(body: dict[str, object]) -> None:
+    rows = parse_mlflow(MlflowRequest.model_validate(body))
+    assert rows.columns == ["a", "b"] and rows.data == [[1, 2]]
+
+
+def test_mlflow_needs_exactly_one_format() -> None:
+    with pytest.raises(InvalidRows, match="exactly one"):
+        parse_mlflow(MlflowRequest.model_validate({}))
+    with pytest.raises(InvalidRows, match="exactly one"):
+        parse_mlflow(MlflowRequest.model_validate({"instances": [[1]], "inputs": [[1]]}))
+
+
+def test_v2_matrix_and_columns() -> None:
+    matrix = V2Request.model_validate(
+        {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4]}]}
+    )
+    assert parse_v2(matrix).data == [[1, 2], [3, 4]]
+    columns = V2Request.model_validate(
+        {
+            "inputs": [
+                {"name": "a", "shape": [2], "datatype": "FP64", "data": [1, 3]},
+                {"name": "b", "shape": [2], "datatype": "FP64", "data": [2, 4]},
+            ]
+        }
+    )
+    assert parse_v2(columns) == Rows(["a", "b"], [[1, 2], [3, 4]])
+    bad = V2Request.model_validate(
+        {"inputs": [{"name": "x", "shape": [3, 2], "datatype": "FP64", "data": [1, 2]}]}
+    )
+    with pytest.raises(InvalidRows, match="shape does not match"):
+        parse_v2(bad)
+
+
+def test_csv_is_parsed_into_text_cells() -> None:
+    rows = parse_csv("a, b ,c\n007,2.5,red\n\n3,,true\n")
+    assert rows.columns == ["a", "b", "c"] and rows.text
+    assert rows.data == [["007", "2.5", "red"], ["3", "", "true"]]  # nothing guessed yet
+    with pytest.raises(InvalidRows, match="line 2: expected 2 fields"):
+        parse_csv("a,b\n1\n")
+    with pytest.raises(InvalidRows, match="empty"):
+        parse_csv("")
 
 
 # --- OpenAPI and the web UI (plain routes: open, not counted) -------------------------------

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from rayline.scheduling import ScheduleSpec, parse_schedule
-from rayline.scheduling.engine import Engine, JobState, ScheduleConflict, ScheduleNotFound
+from rayline.scheduling.engine import Engine
+from rayline.scheduling.runner import JobState, ScheduleConflict, ScheduleNotFound
 from rayline.settings import Settings
 from rayline.state import RunRecord, StateStore
 

@@ -168,3 +168,34 @@ def test_spec_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         spec.paused = True  # type: ignore[misc]
     assert spec.model_copy(update={"paused": True}).paused
+
+
+def test_serve_config_schedules_are_validated_naming_their_place() -> None:
+    from pydantic import ValidationError
+
+    from serve_app.schemas import AppArgs
+
+    args = {
+        "models": [{"name": "iris"}],
+        "schedules": [
+            {"name": "nightly", "config": "iris", "cron": "0 2 * * *"},
+            {"name": "broken", "config": "iris", "cron": "0 25 * * *"},
+        ],
+    }
+    with pytest.raises(ValidationError) as caught:
+        AppArgs.model_validate(args)
+    assert "schedules.1.cron" in str(caught.value)
+    assert "hour (field 2 of 5)" in str(caught.value)
+
+
+def test_the_shipped_serve_config_schedules_are_valid() -> None:
+    import yaml
+
+    from rayline.settings import PROJECT_ROOT
+    from serve_app.schemas import AppArgs
+
+    config = yaml.safe_load((PROJECT_ROOT / "serve_config.yaml").read_text())
+    args = AppArgs.model_validate(config["applications"][0]["args"])
+    assert [s.name for s in args.schedules] == ["nightly-breast-cancer"]
+    deployments = {d["name"]: d for d in config["applications"][0]["deployments"]}
+    assert deployments["Scheduler"]["num_replicas"] == 1

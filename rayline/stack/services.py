@@ -1,0 +1,176 @@
+"""The stack's two services, the MLflow server and the Ray head: `up`, `down` and their status.
+
+`up` starts only what is not already answering and records what it started (`supervisor`);
+`down` stops only that.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+from rayline.settings import Settings
+from rayline.stack.ray_env import ensure_ray_token, ray_env, ray_start_args, ray_temp_dir
+from rayline.stack.s3 import ensure_bucket
+from rayline.stack.supervisor import (
+    BIN,
+    answers,
+    read_started,
+    record_started,
+    stop_mlflow,
+    stop_ray,
+    wait_for,
+)
+
+
+def ensure_api_keys(settings: Settings) -> Path:
+    """A local admin and predict key in `<home>/api_keys` (mode 600), unless keys are set."""
+    path = settings.keys_file
+    if settings.api_keys is None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"admin:rl-admin-{secrets.token_urlsafe(24)}\n")
+            handle.write(f"predict:rl-predict-{secrets.token_urlsafe(24)}\n")
+    return path
+
+
+def start_mlflow(settings: Settings) -> int | None:
+    """Start the MLflow server unless one answers already; returns the pid it started."""
+    if answers(f"{settings.tracking_uri}/health"):
+        return None
+    ensure_bucket(settings)
+    log = settings.logs_dir / "mlflow.log"
+    artifacts = settings.artifacts_destination
+    if not artifacts.startswith("s3://"):
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        settings.mlflow_host,
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        str(settings.mlflow_workers),
+    ]
+    env = {
+        # MLflow 3's job runner (GenAI evaluation, ~8 huey processes) is unused by Rayline and
+        # doubles the server's start time and memory; a user's own setting wins.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        **os.environ,
+        **settings.storage_env,
+        "MLFLOW_TRACKING_URI": "",
+        # Through the environment, not argv: a database password stays out of `ps`.
+        "MLFLOW_BACKEND_STORE_URI": settings.backend_uri,
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    # A first start on an empty PostgreSQL runs all of MLflow's schema migrations.
+    wait_for(f"{settings.tracking_uri}/health", "MLflow", log, seconds=180, process=process)
+    return process.pid
+
+
+def start_ray(settings: Settings) -> str | None:
+    """Start the Ray head unless its dashboard answers already; returns its temp dir."""
+    if answers(settings.ray_dashboard_url):
+        return None
+    ensure_ray_token()
+    temp_dir = ray_temp_dir(settings)
+    log = settings.logs_dir / "ray-start.log"
+    with log.open("ab") as out:
+        result = subprocess.run(
+            ray_start_args(settings, temp_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=ray_env(settings),
+            check=False,
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"ray start failed (exit {result.returncode}); see {log}")
+    wait_for(settings.ray_dashboard_url, "the Ray dashboard", log)
+    # Jobs are accepted once the head's dashboard agent is up, a few seconds later.
+    wait_for(
+        f"http://127.0.0.1:{settings.ray_agent_port}/api/local_raylet_healthz",
+        "the Ray dashboard agent",
+        log,
+    )
+    return str(temp_dir)
+
+
+def up(settings: Settings) -> None:
+    """Start what is not running (MLflow, then Ray), record it, print where everything is."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    ensure_api_keys(settings)
+    started = read_started(settings)
+    pid = start_mlflow(settings)
+    if pid is not None:
+        started["mlflow_pid"] = pid
+        record_started(settings, started)  # before Ray, so `down` can stop it if Ray fails
+    temp_dir = start_ray(settings)
+    if temp_dir is not None:
+        started["ray_temp_dir"] = temp_dir
+        record_started(settings, started)
+    write_env_file(settings)
+    print(status_text(settings))
+
+
+def up_mlflow(settings: Settings) -> None:
+    """Only the MLflow server, for a cluster head whose Ray `ray up cluster.yaml` starts."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    started = read_started(settings)
+    pid = start_mlflow(settings)
+    if pid is not None:
+        started["mlflow_pid"] = pid
+        record_started(settings, started)
+    print(f"MLflow at {settings.tracking_uri}")
+
+
+def down(settings: Settings) -> None:
+    """Stop what `up` recorded, and nothing else."""
+    started = read_started(settings)
+    if "ray_temp_dir" in started:
+        stop_ray(str(started["ray_temp_dir"]), settings.ray_gcs_address)
+        print("stopped the Ray head")
+    if "mlflow_pid" in started:
+        stop_mlflow(int(str(started["mlflow_pid"])))
+        print("stopped the MLflow server")
+    if not started:
+        print("nothing to stop: this checkout's `make up` started nothing that is running")
+    record_started(settings, {})
+
+
+def status_text(settings: Settings) -> str:
+    """Where the web UI, the Ray dashboard and MLflow are, and whether each answers."""
+
+    def line(name: str, url: str, probe: str) -> str:
+        return f"{name:<17}{url:<28}({'up' if answers(probe) else 'down'})"
+
+    return "\n".join(
+        [
+            line("Web UI + API", f"{settings.serve_url}/", f"{settings.serve_url}/health"),
+            line("Ray dashboard", settings.ray_dashboard_url, settings.ray_dashboard_url),
+            line("MLflow UI", settings.tracking_uri, f"{settings.tracking_uri}/health"),
+            f"{'API keys':<17}{settings.keys_file}",
+            f"{'Client env':<17}source {settings.home / 'env'}",
+        ]
+    )
+
+
+def write_env_file(settings: Settings) -> None:
+    """Exports a shell needs to use `ray job submit` and `serve deploy` against this stack."""
+    lines = [
+        f"export RAY_ADDRESS={settings.ray_dashboard_url}",
+        f"export RAY_DASHBOARD_ADDRESS={settings.ray_dashboard_url}",  # what `serve` reads
+        "export RAY_AUTH_MODE=token",
+        f"export MLFLOW_TRACKING_URI={settings.tracking_uri}",
+        f"export RAYLINE_HOME={settings.home}",
+        f'export PATH="{BIN}:$PATH"',
+    ]
+    (settings.home / "env").write_text("\n".join(lines) + "\n")

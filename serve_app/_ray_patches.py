@@ -1,0 +1,59 @@
+"""Every private Ray API the Serve application touches, in one place.
+
+- Ray Serve binds each replica's inter-deployment gRPC server to `[::]:0`, every interface,
+  with no setting to change it (`ray/serve/_private/replica.py` calls
+  `add_port_to_grpc_server(self._server, "[::]:0")`). On a node whose address is loopback (the
+  default `make up`), the patch binds it to 127.0.0.1 like the rest of Ray.
+- Ray has no public per-node view of available resources; the Metrics deployment reads
+  `ray._private.state.available_resources_per_node`.
+
+Importing this module applies the patch: the deployment modules (ingress, predictor, metrics,
+scheduler) import it on their first line, and a replica process imports its deployment's module
+when it unpickles the class, before it starts that gRPC server. tests/unit/test_ray_patches.py
+pins every symbol used here, so a Ray upgrade that moves one fails there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+AddPort = Callable[[Any, str], int]
+"""`add_port_to_grpc_server(server, address) -> port`."""
+ALL_INTERFACES = "[::]:"
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_add_port(original: AddPort, node_ip: Callable[[], str]) -> AddPort:
+    """`original`, but binding to 127.0.0.1 instead of every interface on a loopback node."""
+
+    def add_port(server: Any, address: str) -> int:
+        if address.startswith(ALL_INTERFACES) and node_ip() == LOOPBACK:
+            address = f"{LOOPBACK}:{address.rsplit(':', 1)[1]}"
+        return original(server, address)
+
+    add_port.rayline_loopback = True  # type: ignore[attr-defined]
+    return add_port
+
+
+def bind_replica_grpc_to_loopback() -> None:
+    """Patch `ray.serve._private.replica.add_port_to_grpc_server` (once per process)."""
+    from ray.serve._private import replica
+    from ray.util import get_node_ip_address
+
+    original: Any = getattr(replica, "add_port_to_grpc_server")  # noqa: B009 (not exported)
+    if getattr(original, "rayline_loopback", False):
+        return
+    patched = loopback_add_port(original, get_node_ip_address)
+    setattr(replica, "add_port_to_grpc_server", patched)  # noqa: B010
+
+
+def available_resources_per_node() -> dict[str, dict[str, float]]:
+    """Node id (hex) → its available resources, from the connected cluster's GCS."""
+    from ray._private.state import available_resources_per_node as per_node
+
+    available: dict[str, dict[str, float]] = per_node()  # type: ignore[no-untyped-call]
+    return available
+
+
+bind_replica_grpc_to_loopback()
