@@ -81,9 +81,13 @@ e2e: $(VENV)/.installed web browser
 web-test: web
 	cd web && npm run typecheck && npm run lint && npm test
 
+# Tests run in a random order (pytest-randomly); `make test SEED=N` replays an order.
+SEED ?= $(shell date +%s)
+
 test: install browser
 	$(MAKE) lint typecheck web-test
-	$(BIN)/pytest tests -q --durations=15
+	@echo "pytest order seed: $(SEED) (replay it with: make test SEED=$(SEED))"
+	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED)
 
 bench: up
 	$(BIN)/python -m bench.run_all

@@ -2,8 +2,9 @@
 
     python -m bench.chaos [--quick] [--keep] [--reuse]
 
-It starts its own Ray head and MLflow server (`rayline.stack.up`, own RAYLINE_HOME and ports),
-trains a small model with `ray job submit`, deploys serve_config.yaml with `serve deploy`, then:
+It starts its own Ray head and MLflow server (`rayline.stack.harness`, its own RAYLINE_HOME, the
+`chaos` profile's ports), trains a small model with `ray job submit`, deploys serve_config.yaml
+with `serve deploy`, then:
 
 1. load: a step load finds the capacity knee C; 0.7·C for 3 minutes, 2·C for 1 minute, then
    the time until p99 is back within twice the steady p99;
@@ -26,19 +27,17 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import platform
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench import chaos_checks, chaos_env, chaos_faults
+from bench import report as report_files
 from bench.chaos_load import (
     TRANSPORT_ERROR,
     Request,
@@ -50,9 +49,12 @@ from bench.chaos_load import (
     windows,
 )
 from bench.train_config import write_config
-from rayline.benchmarking.stats import percentile
+from rayline.benchmarking.stats import finite, percentile
+from rayline.stack.profiles import CHAOS, PortsInUse
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reliability.json"
+PACKAGES = ("ray", "mlflow", "scikit-learn", "schemathesis", "hypothesis", "aiohttp")
+"""Whose versions the report records."""
 MODEL = "chaos_iris"
 ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
 KNEE_SHARE = 0.9
@@ -451,9 +453,9 @@ async def mlflow_outage_phase(
 def setup(stack: chaos_env.ChaosStack) -> dict[str, Any]:
     t0 = time.monotonic()
     config = write_config(stack.configs, MODEL, search={"num_samples": 2})
-    output = stack.train(config)
+    output = stack.train(config).stdout
     trained = time.monotonic()
-    stack.deploy(MODEL)
+    stack.deploy([MODEL], seconds=300)
     return {
         "model": MODEL,
         "registered": "registered chaos_iris version 1" in output,
@@ -469,7 +471,7 @@ def second_version_then_killed_job(stack: chaos_env.ChaosStack, parts: dict[str,
     )
     parts["second_version"] = _guard(
         lambda: {
-            "registered": "version 2" in stack.train(config, "--force"),
+            "registered": "version 2" in stack.train(config, "--force").stdout,
         }
     )
     parts["killed_job"] = _guard(lambda: chaos_faults.killed_driver(stack))
@@ -486,37 +488,10 @@ def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in ("ray", "mlflow", "scikit-learn", "schemathesis", "hypothesis", "aiohttp"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "memory_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
-    }
-
-
 def write(report: dict[str, Any], path: Path = RESULTS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=2, default=str, allow_nan=False)
     path.write_text(text + "\n")
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: NaN and infinities become None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def run_suite(
@@ -528,7 +503,7 @@ def run_suite(
         print(f"[chaos] {name} …", flush=True)
         result = parts[name] = _guard(fn)
         shown = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
-        print(f"[chaos] {name}: {json.dumps(_finite(shown), default=str)[:600]}", flush=True)
+        print(f"[chaos] {name}: {json.dumps(finite(shown), default=str)[:600]}", flush=True)
         return result
 
     phase("listeners", lambda: chaos_checks.listeners(stack))
@@ -550,17 +525,15 @@ def run_suite(
         print("[chaos] waiting for version 2 and the killed-driver check …", flush=True)
         background.join(timeout=600)
         for name in ("second_version", "killed_job"):
-            print(f"[chaos] {name}: {json.dumps(_finite(parts.get(name)), default=str)[:600]}")
+            print(f"[chaos] {name}: {json.dumps(finite(parts.get(name)), default=str)[:600]}")
     phase("mlflow_outage", lambda: asyncio.run(mlflow_outage_phase(stack, half, plan)))
     phase("promotions", lambda: chaos_faults.concurrent_promotions(stack, MODEL))
     phase("integrity", lambda: chaos_faults.tampered_model(stack, MODEL))
 
 
 def _ready(stack: chaos_env.ChaosStack) -> dict[str, Any]:
-    from rayline import stack as stack_module
-
     t0 = time.monotonic()
-    stack_module.wait_ready(stack.settings, seconds=180)
+    stack.wait_ready(seconds=180)
     return {"ready_after_s": round(time.monotonic() - t0, 1)}
 
 
@@ -580,11 +553,11 @@ def main(argv: list[str] | None = None) -> int:
         "suite": "make chaos (issue #7: reliability and security)",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at)),
         "quick": args.quick,
-        "machine_at_start": _machine(),
-        "versions": _versions(),
+        "machine_at_start": report_files.machine(),
+        "versions": report_files.versions(PACKAGES),
         "settings": {
             "home": str(chaos_env.HOME),
-            "ports": chaos_env.PORTS,
+            "ports": CHAOS.ports(),
             "model": MODEL,
             "plan": plan.__dict__,
             "knee_rule": {"share_of_peak": KNEE_SHARE, "p99_blowup": BLOWUP},
@@ -601,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[chaos] starting the chaos stack in {chaos_env.HOME} …", flush=True)
             try:
                 stacks.append(chaos_env.start())
-            except SystemExit as exc:  # rayline.stack reports a failed start this way
+            except (SystemExit, PortsInUse) as exc:  # how a start that failed is reported
                 parts["setup"] = {"error": f"the chaos stack did not start: {exc}"}
                 raise
             parts["setup"] = _guard(lambda: setup(stacks[0]))
@@ -615,12 +588,12 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 chaos_env.stop(stacks[0])
         report["duration_s"] = round(time.monotonic() - t0, 1)
-        report["machine_at_end"] = _machine()
+        report["machine_at_end"] = report_files.machine()
         report["summary"] = build_summary(parts)
         report["parts"] = parts
-        write(_finite(report), args.output)
+        write(finite(report), args.output)
         print(f"[chaos] wrote {args.output} after {report['duration_s']:.0f}s")
-        print(json.dumps(_finite(report["summary"]), indent=2, default=str))
+        print(json.dumps(finite(report["summary"]), indent=2, default=str))
     return 0
 
 

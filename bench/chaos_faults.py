@@ -3,7 +3,6 @@ a tampered model. Every process signalled here is first proven to belong to the 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -15,6 +14,7 @@ from bench.chaos_checks import replica_log_lines
 from bench.chaos_env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
 from bench.train_config import write_config
 from rayline import stack as stack_module
+from rayline.training import parse_events
 
 DEPLOYMENTS = ("Predictor", "Ingress", "Metrics")
 
@@ -81,7 +81,7 @@ def replica_changes(
 def kill_predictor(stack: ChaosStack) -> dict[str, Any]:
     """SIGKILL one live Predictor replica of this stack (checked by title and by `stack_pids`)."""
     alive = stack.alive_replicas("Predictor")
-    ours = set(stack.cluster_pids())
+    ours = set(stack.pids())
     for actor_id, pid in sorted(alive.items()):
         title = cmdline(pid)
         if not title.startswith(PREDICTOR_TITLE) or pid not in ours:
@@ -116,13 +116,11 @@ def killed_driver(stack: ChaosStack) -> dict[str, Any]:
     while time.monotonic() < deadline and '"event": "run"' not in logs:
         time.sleep(1)
         logs = jobs.get_job_logs(job_id)
-    run_line = next(
-        (ln for ln in logs.splitlines() if ln.startswith('@rayline {"event": "run"')), ""
-    )
-    if not run_line:
+    run = parse_events(logs)["run"]
+    if run is None:
         jobs.stop_job(job_id)
         return {**result, "killed_job_clean": False, "error": "the sweep never started"}
-    run_id = json.loads(run_line[len("@rayline ") :])["run_id"]
+    run_id = run["run_id"]
     # Mid-sweep: after the first trial report, or 20 s into the sweep, whichever comes first.
     until = time.monotonic() + 20
     while time.monotonic() < until and '"event": "trial"' not in logs:
@@ -133,7 +131,7 @@ def killed_driver(stack: ChaosStack) -> dict[str, Any]:
         jobs.stop_job(job_id)
         return {**result, "killed_job_clean": False, "error": "no driver pid from Ray"}
     pid = int(driver.pid)
-    if pid not in stack.cluster_pids():
+    if pid not in stack.pids():
         return {**result, "killed_job_clean": False, "error": f"driver pid {pid} is not ours"}
     trials_done = logs.count('"event": "trial"')
     os.kill(pid, signal.SIGKILL)
@@ -162,11 +160,10 @@ def killed_driver(stack: ChaosStack) -> dict[str, Any]:
 # --- MLflow ------------------------------------------------------------------------------------
 def stop_mlflow(stack: ChaosStack) -> dict[str, Any]:
     """Stop the stack's MLflow server (its pid from started.json) and wait until it is gone."""
-    started = json.loads((stack.home / "started.json").read_text())
-    pid = int(started["mlflow_pid"])
+    pid = int(str(stack_module.read_started(stack.settings)["mlflow_pid"]))
     os.killpg(pid, signal.SIGTERM)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 30 and stack_module._answers(
+    while time.monotonic() - t0 < 30 and stack_module.answers(
         f"{stack.settings.tracking_uri}/health", timeout=1
     ):
         time.sleep(0.3)
@@ -176,16 +173,16 @@ def stop_mlflow(stack: ChaosStack) -> dict[str, Any]:
 def start_mlflow(stack: ChaosStack) -> dict[str, Any]:
     t0 = time.monotonic()
     pid = stack_module.start_mlflow(stack.settings)
-    path = stack.home / "started.json"
-    started = json.loads(path.read_text())
     if pid is not None:
-        started["mlflow_pid"] = pid
-        path.write_text(json.dumps(started, indent=2))
+        started = stack_module.read_started(stack.settings)
+        stack_module.record_started(stack.settings, {**started, "mlflow_pid": pid})
     return {"pid": pid, "started_in_s": round(time.monotonic() - t0, 2)}
 
 
 def registry_probe(stack: ChaosStack) -> dict[str, Any]:
-    status, body, headers, seconds = stack.http("GET", "/v1/models", key="predict", timeout=60)
+    started = time.monotonic()
+    status, body, headers = stack.http("GET", "/v1/models", key="predict", timeout=60)
+    seconds = time.monotonic() - started
     return {
         "status": status,
         "seconds": round(seconds, 3),

@@ -1,5 +1,5 @@
 """Benchmark results: JSON files with summary, raw numbers, versions and settings; PNG charts;
-the README table.
+the README table; and the versions and machine every result (the chaos report too) records.
 
     python -m bench.report          # print the Markdown table of the latest results
 """
@@ -21,9 +21,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("ray", "mlflow", "scikit-learn", "numpy", "pandas", "aiohttp", "skops", "uvicorn")
 
 
-def versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Python's and these installed packages' versions (a missing package is left out)."""
     found = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -123,6 +124,14 @@ def markdown_table(folder: Path = RESULTS) -> str:
 
 
 # --- charts (matplotlib, Agg) ----------------------------------------------------------------
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG and close one figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -166,11 +175,7 @@ def chart_serving(document: dict[str, Any], folder: Path = RESULTS) -> Path:
         axes[1][column].set_xticks(list(x), labels, fontsize=8)
         axes[0][column].legend(fontsize=8)
         axes[1][column].legend(fontsize=7)
-    fig.tight_layout()
-    path = folder / "serving.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, folder / "serving.png")
 
 
 def chart_training(document: dict[str, Any], folder: Path = RESULTS) -> Path:
@@ -206,11 +211,7 @@ def chart_training(document: dict[str, Any], folder: Path = RESULTS) -> Path:
     )
     right.title.set_fontsize(9)
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = folder / "training.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, folder / "training.png")
 
 
 def chart_platform(document: dict[str, Any], folder: Path = RESULTS) -> Path:
@@ -224,11 +225,7 @@ def chart_platform(document: dict[str, Any], folder: Path = RESULTS) -> Path:
     memory = raw["idle_memory_by_component_mb"]
     right.barh(list(memory), [m["rss_mb"] for m in memory.values()])
     right.set(title="Idle RSS by component (MB, object store excluded)")
-    fig.tight_layout()
-    path = folder / "platform.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, folder / "platform.png")
 
 
 CHARTS = {"serving": chart_serving, "training": chart_training, "platform": chart_platform}

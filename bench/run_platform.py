@@ -15,10 +15,8 @@ All on a separate stack with its own RAYLINE_HOME and ports (never the one `make
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,32 +31,19 @@ from rayline.config import load_config
 from rayline.keys import admin_key
 from rayline.registry import Registry, RegistryError
 from rayline.settings import PROJECT_ROOT, Settings
+from rayline.stack import ray_temp_dir, read_started, stack_pids, stop_ray
+from rayline.stack.profiles import BENCH_PLATFORM
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-COLD_ENV = {
-    "RAYLINE_HOME": "/tmp/rl-bench",  # noqa: S108 - a throwaway stack's state
-    "RAYLINE_MLFLOW_PORT": "5061",
-    "RAYLINE_RAY_GCS_PORT": "6401",
-    "RAYLINE_RAY_DASHBOARD_PORT": "8276",
-    "RAYLINE_SERVE_PORT": "8100",
-    "RAYLINE_RAY_AGENT_PORT": "52386",
-    # Not 10011: Ray gives workers ports 10002-19999 and refuses a client port among them.
-    "RAYLINE_RAY_CLIENT_PORT": "9011",
-}
+COLD_HOME = Path("/tmp/rl-bench")  # noqa: S108 - a throwaway stack's state
+COLD_ENV = {"RAYLINE_HOME": str(COLD_HOME), **BENCH_PLATFORM.env()}
+"""All the separate stack's settings: `make` runs with these and no other RAYLINE_* variable."""
 MODELS = ("bench_rf", "bench_lr")
 _RAY_SCRUB = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")
 
 
 def cold_settings() -> Settings:
-    return Settings(
-        home=Path(COLD_ENV["RAYLINE_HOME"]),
-        mlflow_port=int(COLD_ENV["RAYLINE_MLFLOW_PORT"]),
-        ray_gcs_port=int(COLD_ENV["RAYLINE_RAY_GCS_PORT"]),
-        ray_dashboard_port=int(COLD_ENV["RAYLINE_RAY_DASHBOARD_PORT"]),
-        serve_port=int(COLD_ENV["RAYLINE_SERVE_PORT"]),
-        ray_agent_port=int(COLD_ENV["RAYLINE_RAY_AGENT_PORT"]),
-        ray_client_port=int(COLD_ENV["RAYLINE_RAY_CLIENT_PORT"]),
-    )
+    return BENCH_PLATFORM.settings(home=COLD_HOME)
 
 
 def make(target: str) -> float:
@@ -92,42 +77,18 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _children() -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        found.setdefault(parent, []).append(int(proc.name))
-    return found
-
-
 def stack_processes(settings: Settings) -> dict[int, str]:
-    """pid → component for the separate stack: the Ray processes (those naming its temp dir
-    and everything below them) and the MLflow server's process tree."""
-    from rayline.stack import ray_temp_dir
-
-    marker = str(ray_temp_dir(settings))
-    started = json.loads((settings.home / "started.json").read_text())
-    roots: dict[int, str] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and marker in _cmdline(int(proc.name)):
-            roots[int(proc.name)] = "ray"
-    if "mlflow_pid" in started:
-        roots[int(started["mlflow_pid"])] = "mlflow"
-    children = _children()
-    found: dict[int, str] = {}
-    queue = list(roots.items())
-    while queue:
-        pid, kind = queue.pop()
-        if pid in found:
+    """pid → component for every process of the separate stack (`rayline.stack.stack_pids`):
+    the MLflow server's session (it starts as a session leader) and Ray's processes."""
+    mlflow_pid = read_started(settings).get("mlflow_pid")
+    found = {}
+    for pid in stack_pids(settings):
+        try:
+            kind = "mlflow" if os.getsid(pid) == mlflow_pid else "ray"
+        except ProcessLookupError:
             continue
-        found[pid] = kind
-        queue.extend((child, kind) for child in children.get(pid, []))
-    return {pid: _component(kind, _cmdline(pid)) for pid, kind in found.items()}
+        found[pid] = _component(kind, _cmdline(pid))
+    return found
 
 
 def _component(kind: str, cmdline: str) -> str:
@@ -189,26 +150,10 @@ def idle_memory(settings: Settings) -> dict[str, Any]:
 def stop(settings: Settings) -> None:
     """`make down`, then end any process still naming the separate stack's Ray temp dir (a
     `ray start` that failed half-way is not recorded for `make down` to stop)."""
-    from rayline.stack import ray_temp_dir
-
     try:
         make("down")
     finally:
-        marker = str(ray_temp_dir(settings))
-        leftovers = [
-            int(p.name)
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit() and int(p.name) != os.getpid() and marker in _cmdline(int(p.name))
-        ]
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            for pid in leftovers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signum)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and any(
-                Path(f"/proc/{p}").exists() for p in leftovers
-            ):
-                time.sleep(0.2)
+        stop_ray(str(ray_temp_dir(settings)))
 
 
 # --- jobs --------------------------------------------------------------------------------

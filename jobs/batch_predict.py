@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import ray
 
 from rayline.config import DatasetConfig
-from rayline.datasets import DatasetError, file_format, s3_filesystem
+from rayline.datasets import DatasetError, file_format, ray_dataset
 from rayline.errors import InvalidRows
 from rayline.inference import predict
 from rayline.integrity import IntegrityError
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     source = DatasetConfig(source=args.input, task="classification")
     try:
         name, ref = parse_ref(args.model)
-        fmt = file_format(source)
+        file_format(source)  # an unknown format is an error before any actor starts
         if not args.input.startswith("s3://") and not Path(args.input).exists():
             raise DatasetError(f"--input {args.input}: no such file")
         # Fail before starting actors if the model is missing or does not verify.
@@ -80,12 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ray.init(log_to_driver=False)
-    filesystem: Any = None
-    path = args.input
-    if path.startswith("s3://"):
-        filesystem, path = s3_filesystem(settings), path.removeprefix("s3://")
-    reader = ray.data.read_csv if fmt == "csv" else ray.data.read_parquet
-    data = reader(path, filesystem=filesystem, ray_remote_args={"num_cpus": args.cpus})
+    data = ray_dataset(source, settings, ray_remote_args={"num_cpus": args.cpus})
     missing = [c.name for c in model.inputs if c.name not in data.schema().names]
     if missing:
         print(

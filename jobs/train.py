@@ -30,7 +30,7 @@ from rayline.config import ConfigError, TrainConfig, load_config, parse_config, 
 from rayline.datasets import DatasetError
 from rayline.estimators import make_pipeline_for
 from rayline.registry import Registry
-from rayline.scoring import iter_fold_scores
+from rayline.scoring import CrossValidation
 from rayline.search import Candidate, candidates
 from rayline.settings import Settings, get_settings
 from rayline.training import (
@@ -56,23 +56,20 @@ def trial(
     config: dict[str, Any],
     X: pd.DataFrame,
     y: pd.Series,
-    task: str,
-    metric: str,
-    folds: int,
-    seed: int,
+    cv: CrossValidation,
     every_fold: bool = True,
 ) -> None:
     """Tune trainable: cross-validate one candidate. With `every_fold` (early stopping) the
     running mean is reported after each fold; otherwise once, after the last fold: each report
     is a round trip through the driver, and only the scheduler needs the intermediate ones."""
     candidate = config["candidate"]
-    estimator = make_pipeline_for(candidate["family"], task, candidate["params"], seed)  # type: ignore[arg-type]
+    estimator = make_pipeline_for(candidate["family"], cv.task, candidate["params"], cv.seed)  # type: ignore[arg-type]
     scores: list[float] = []
     fit_time = 0.0
-    for fold in iter_fold_scores(estimator, X, y, task, metric, folds, seed):
+    for fold in cv.fold_scores(estimator, X, y):
         scores.append(fold.score)
         fit_time += fold.fit_time_s
-        if every_fold or len(scores) == folds:
+        if every_fold or len(scores) == cv.folds:
             mean = sum(scores) / len(scores)
             std = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
             tune.report(
@@ -221,10 +218,7 @@ def sweep(
         trial,
         X=split.X_train,
         y=split.y_train,
-        task=config.task,
-        metric=config.metric,
-        folds=config.split.cv_folds,
-        seed=config.split.seed,
+        cv=CrossValidation(config.task, config.metric, config.split.cv_folds, config.split.seed),
         every_fold=config.search.early_stopping,
     )
     scheduler = None

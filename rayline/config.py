@@ -35,10 +35,18 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A model of a YAML or JSON document: a key it does not know is an error naming the key."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-class DatasetConfig(Strict):
+class Frozen(Strict):
+    """Strict, and fixed once validated: a training config's parts."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class DatasetConfig(Frozen):
     """Where the data comes from and what to predict."""
 
     source: str = Field(min_length=1)
@@ -74,7 +82,7 @@ class DatasetConfig(Strict):
         return self
 
 
-class SplitConfig(Strict):
+class SplitConfig(Frozen):
     """The held-out test split and cross-validation on the rest."""
 
     test_size: float = Field(0.2, gt=0.0, lt=0.5)
@@ -82,7 +90,7 @@ class SplitConfig(Strict):
     seed: int = 42
 
 
-class SearchConfig(Strict):
+class SearchConfig(Frozen):
     """How the sweep explores the estimator families' spaces."""
 
     algorithm: Literal["random", "grid"] = "random"
@@ -96,7 +104,7 @@ class SearchConfig(Strict):
     """Stop poor trials after their first folds (ASHA over the CV folds)."""
 
 
-class EnsembleConfig(Strict):
+class EnsembleConfig(Frozen):
     """An ensemble of the top trials, kept if it cross-validates better than the best one."""
 
     enabled: bool = True
@@ -104,14 +112,14 @@ class EnsembleConfig(Strict):
     method: Literal["voting", "stacking"] = "voting"
 
 
-class RegistrationConfig(Strict):
+class RegistrationConfig(Frozen):
     """Registry policy: the new version becomes `challenger`; `champion` follows the policy."""
 
     promote: Literal["if_better", "always", "never"] = "if_better"
     min_improvement: float = Field(0.0, ge=0.0)
 
 
-class TrainConfig(Strict):
+class TrainConfig(Frozen):
     """A whole training run: data, split, sweep, ensemble and registration."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")

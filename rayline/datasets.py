@@ -75,8 +75,9 @@ def s3_filesystem(settings: Settings) -> Any:
     return fs.S3FileSystem(**kwargs)
 
 
-def read_with_ray_data(config: DatasetConfig, settings: Settings) -> pd.DataFrame:
-    """Read a CSV/Parquet file or `s3://` object with Ray Data (Ray must be initialised)."""
+def ray_dataset(config: DatasetConfig, settings: Settings, **read_args: Any) -> Any:
+    """A Ray Data dataset over a CSV/Parquet file or `s3://` object (Ray must be initialised);
+    `read_args` go to Ray's reader (`ray_remote_args`, ...)."""
     import ray.data
 
     fmt = file_format(config)
@@ -88,8 +89,13 @@ def read_with_ray_data(config: DatasetConfig, settings: Settings) -> pd.DataFram
     elif not Path(source).exists():
         raise DatasetError(f"dataset.source {config.source}: no such file")
     reader = ray.data.read_csv if fmt == "csv" else ray.data.read_parquet
+    return reader(source, filesystem=filesystem, **read_args)
+
+
+def read_with_ray_data(config: DatasetConfig, settings: Settings) -> pd.DataFrame:
+    """Read a CSV/Parquet file or `s3://` object with Ray Data (Ray must be initialised)."""
     try:
-        frame: pd.DataFrame = reader(source, filesystem=filesystem).to_pandas()
+        frame: pd.DataFrame = ray_dataset(config, settings).to_pandas()
     except (OSError, FileNotFoundError) as exc:
         raise DatasetError(f"dataset.source {config.source}: cannot read it: {exc}") from None
     return frame

@@ -14,6 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 
 from rayline import integrity
+from rayline.search import _plain  # numpy scalars → Python ones, as the sweep's params
 
 SWEEP_TAG = "rayline.sweep_key"
 TASK_TAG = "rayline.task"
@@ -55,10 +56,6 @@ class LoadedModel:
     def classes(self) -> list[Any] | None:
         classes = getattr(self.model, "classes_", None)
         return None if classes is None else [_plain(c) for c in classes]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def parse_ref(model_id: str) -> tuple[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,36 +50,71 @@ def cv_splitter(
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def iter_fold_scores(
-    estimator: BaseEstimator,
-    X: pd.DataFrame,
-    y: pd.Series,
-    task: str,
-    metric: str,
-    folds: int,
-    seed: int,
-) -> Any:
-    """Fit and score `estimator` fold by fold, yielding each fold's score as it finishes."""
-    scorer = get_scorer(METRICS[task][metric])
-    for index, (train, valid) in enumerate(cv_splitter(task, folds, seed).split(X, y)):
+@dataclass(frozen=True)
+class CrossValidation:
+    """How a sweep scores a candidate: `folds` folds of the task's splitter from `seed`, and one
+    metric. The sweep's trials, its ensemble and the training benchmark all score with one, so
+    a candidate gets the same folds and the same score wherever it is scored."""
+
+    task: str
+    metric: str
+    folds: int
+    seed: int
+
+    def splits(self, X: pd.DataFrame, y: pd.Series) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(train rows, validation rows) of each fold, in order."""
+        splits: Iterator[tuple[np.ndarray, np.ndarray]] = cv_splitter(
+            self.task, self.folds, self.seed
+        ).split(X, y)
+        return splits
+
+    def fold_scores(
+        self, estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series
+    ) -> Iterator[FoldScore]:
+        """Fit and score a clone of `estimator` fold by fold, yielding each fold as it ends."""
+        for fold, (train, valid) in enumerate(self.splits(X, y)):
+            yield self._fit_and_score(estimator, X, y, fold, train, valid)
+
+    def fold_score(
+        self, estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series, fold: int
+    ) -> FoldScore:
+        """Fit and score one fold alone (the split `fold_scores` gives it)."""
+        train, valid = next(itertools.islice(self.splits(X, y), fold, None))
+        return self._fit_and_score(estimator, X, y, fold, train, valid)
+
+    def _fit_and_score(
+        self,
+        estimator: BaseEstimator,
+        X: pd.DataFrame,
+        y: pd.Series,
+        fold: int,
+        train: np.ndarray,
+        valid: np.ndarray,
+    ) -> FoldScore:
         model = clone(estimator)
         start = time.perf_counter()
         model.fit(X.iloc[train], y.iloc[train])
         fit_time = time.perf_counter() - start
-        yield FoldScore(index, float(scorer(model, X.iloc[valid], y.iloc[valid])), fit_time)
+        score = get_scorer(METRICS[self.task][self.metric])(model, X.iloc[valid], y.iloc[valid])
+        return FoldScore(fold, float(score), fit_time)
+
+
+CVArgs = tuple[str, str, int, int]
+"""A `CrossValidation` as positional arguments: task, metric, folds, seed."""
+
+
+def iter_fold_scores(
+    estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series, *cv: *CVArgs
+) -> Iterator[FoldScore]:
+    """Fit and score `estimator` fold by fold, yielding each fold's score as it finishes."""
+    return CrossValidation(*cv).fold_scores(estimator, X, y)
 
 
 def cross_validate(
-    estimator: BaseEstimator,
-    X: pd.DataFrame,
-    y: pd.Series,
-    task: str,
-    metric: str,
-    folds: int,
-    seed: int,
+    estimator: BaseEstimator, X: pd.DataFrame, y: pd.Series, *cv: *CVArgs
 ) -> tuple[float, float, float]:
     """Mean and standard deviation of the CV score, and total fit time in seconds."""
-    scores = list(iter_fold_scores(estimator, X, y, task, metric, folds, seed))
+    scores = list(CrossValidation(*cv).fold_scores(estimator, X, y))
     values = np.array([s.score for s in scores])
     return float(values.mean()), float(values.std()), sum(s.fit_time_s for s in scores)
 

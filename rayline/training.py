@@ -51,28 +51,42 @@ def emit(event: str, **data: Any) -> None:
     print(EVENT_PREFIX + json.dumps({"event": event, **data}, default=str), flush=True)
 
 
+def read_events(logs: str) -> list[dict[str, Any]]:
+    """Every event line of a job's log (`emit`), in order, each with its `event` kind; other
+    lines, and event lines that are not JSON, are passed over."""
+    events = []
+    for line in logs.splitlines():
+        if line.startswith(EVENT_PREFIX):
+            try:
+                events.append(json.loads(line[len(EVENT_PREFIX) :]))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+def result_event(logs: str, event: str = "result") -> dict[str, Any]:
+    """The first event of that kind in a job's log (with its `event` key); LookupError with the
+    log's tail if there is none."""
+    found = next((e for e in read_events(logs) if e.get("event") == event), None)
+    if found is None:
+        raise LookupError(f"no {event} event in the job's log:\n{logs[-3000:]}")
+    return found
+
+
+LATEST_EVENTS = ("progress", "run", "result", "step", "promotion")
+"""The event kinds of which `parse_events` keeps the last one."""
+
+
 def parse_events(logs: str) -> dict[str, Any]:
     """Read a training job's log back: last progress, every trial, the MLflow run, the step it
     reached, the promotion gate's scores and the result."""
-    found: dict[str, Any] = {
-        "progress": None,
-        "trials": [],
-        "run": None,
-        "result": None,
-        "step": None,
-        "promotion": None,
-    }
-    for line in logs.splitlines():
-        if not line.startswith(EVENT_PREFIX):
-            continue
-        try:
-            event = json.loads(line[len(EVENT_PREFIX) :])
-        except json.JSONDecodeError:
-            continue
+    found: dict[str, Any] = dict.fromkeys(LATEST_EVENTS)
+    found["trials"] = []
+    for event in read_events(logs):
         kind = event.pop("event", None)
         if kind == "trial":
             found["trials"].append(event)
-        elif kind in ("progress", "run", "result", "step", "promotion"):
+        elif kind in LATEST_EVENTS:
             found[kind] = event
     return found
 

@@ -33,6 +33,11 @@ def _job_name(entrypoint: str) -> str:
     return entrypoint[:64]
 
 
+def enum_text(value: Any) -> str:
+    """A status Ray gives as an enum (jobs, Serve apps, deployments, replicas) as its text."""
+    return str(value.value if hasattr(value, "value") else value)
+
+
 def _seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000.0
 
@@ -112,7 +117,7 @@ class Jobs:
             )
         return {
             "job_id": job.submission_id or job.job_id,
-            "status": str(job.status.value if hasattr(job.status, "value") else job.status),
+            "status": enum_text(job.status),
             "kind": kind,
             "name": metadata.get(NAME_KEY, _job_name(entrypoint)),
             "entrypoint": entrypoint[:300],
@@ -179,7 +184,7 @@ def reap_orphaned_runs(jobs: Jobs, tracking_uri: str, experiment: str) -> list[s
         if not job_id:
             continue
         try:
-            status = str(getattr(jobs.client.get_job_status(job_id), "value", ""))
+            status = enum_text(jobs.client.get_job_status(job_id))
         except RuntimeError:  # the job is unknown to Ray: its driver is gone
             status = "FAILED"
         if status in TERMINAL:

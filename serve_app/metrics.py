@@ -21,7 +21,7 @@ from ray import serve
 from rayline.ray_api import dashboard_get
 from rayline.settings import Settings, get_settings
 from serve_app._ray_patches import available_resources_per_node
-from serve_app.jobs import Jobs, reap_orphaned_runs
+from serve_app.jobs import Jobs, enum_text, reap_orphaned_runs
 
 log = logging.getLogger("ray.serve")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -30,6 +30,15 @@ BIN_S = 5.0
 KEEP_BINS = 720  # one hour of 5 s bins
 CLUSTER_CACHE_S = 2.0
 """How long the cluster's state is answered from cache: the UI polls it from every tab."""
+CLUSTER_TOTALS = (
+    "cpus_total",
+    "cpus_used",
+    "memory_total_bytes",
+    "memory_used_bytes",
+    "object_store_total_bytes",
+    "object_store_used_bytes",
+)
+"""The node figures the cluster's state sums over alive nodes (and /metrics exports as gauges)."""
 
 
 @dataclass
@@ -193,14 +202,7 @@ class MetricsCore:
                 "# TYPE rayline_cluster_nodes gauge",
                 f"rayline_cluster_nodes {sum(1 for n in cluster['nodes'] if n['alive'])}",
             ]
-            for key in (
-                "cpus_total",
-                "cpus_used",
-                "memory_total_bytes",
-                "memory_used_bytes",
-                "object_store_total_bytes",
-                "object_store_used_bytes",
-            ):
+            for key in CLUSTER_TOTALS:
                 lines += [
                     f"# TYPE rayline_cluster_{key} gauge",
                     f"rayline_cluster_{key} {totals[key]}",
@@ -235,16 +237,8 @@ def cluster_state(settings: Settings) -> dict[str, Any]:
                 "resources": {k: v for k, v in total.items() if not k.startswith("node:")},
             }
         )
-    keys = (
-        "cpus_total",
-        "cpus_used",
-        "memory_total_bytes",
-        "memory_used_bytes",
-        "object_store_total_bytes",
-        "object_store_used_bytes",
-    )
     alive = [n for n in nodes if n["alive"]]
-    totals = {k: sum(n[k] for n in alive) for k in keys}
+    totals = {k: sum(n[k] for n in alive) for k in CLUSTER_TOTALS}
     return {"nodes": nodes, "totals": totals, "serve": serve_state()}
 
 
@@ -254,13 +248,11 @@ def serve_state() -> dict[str, Any]:
     for name, app in status.applications.items():
         deployments = []
         for dep_name, dep in app.deployments.items():
-            counts = {
-                str(getattr(k, "value", k)): int(v) for k, v in (dep.replica_states or {}).items()
-            }
+            counts = {enum_text(k): int(v) for k, v in (dep.replica_states or {}).items()}
             deployments.append(
                 {
                     "name": dep_name,
-                    "status": str(dep.status.value if hasattr(dep.status, "value") else dep.status),
+                    "status": enum_text(dep.status),
                     "replicas_running": int(counts.get("RUNNING", 0)),
                     "replicas_target": int(sum(counts.values())),
                     "message": dep.message or "",
@@ -269,7 +261,7 @@ def serve_state() -> dict[str, Any]:
         apps.append(
             {
                 "name": name,
-                "status": str(app.status.value if hasattr(app.status, "value") else app.status),
+                "status": enum_text(app.status),
                 "message": app.message or "",
                 "deployments": deployments,
             }

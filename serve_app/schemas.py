@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from rayline.config import Strict
 from rayline.scheduling import ScheduleSpec
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ServedModel(Strict):
@@ -98,10 +95,9 @@ class DataframeSplit(Strict):
     index: list[Any] | None = None
 
 
-class MlflowRequest(BaseModel):
+class MlflowRequest(Strict):
     """MLflow scoring protocol: exactly one of these keys."""
 
-    model_config = ConfigDict(extra="forbid")
     dataframe_split: DataframeSplit | None = None
     dataframe_records: list[dict[str, Any]] | None = None
     instances: list[Any] | None = None

@@ -8,17 +8,15 @@ the sweep's folds and scorer (`rayline.scoring`), so their scores are equal and 
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import get_scorer
+from sklearn.base import BaseEstimator
 
 from rayline.config import BUILTIN_DATASETS, TrainConfig, parse_config
 from rayline.estimators import make_pipeline_for
-from rayline.scoring import METRICS, cv_splitter, default_metric
+from rayline.scoring import CrossValidation, default_metric
 from rayline.search import candidates
 
 
@@ -68,10 +66,7 @@ def fold_score(
     fold: int,
 ) -> float:
     """Fit and score one CV fold (the same splits as `rayline.scoring.iter_fold_scores`)."""
-    splits = cv_splitter(task, folds, seed).split(X, y)
-    train, valid = next(itertools.islice(splits, fold, None))
-    model = clone(estimator).fit(X.iloc[train], y.iloc[train])
-    return float(get_scorer(METRICS[task][metric])(model, X.iloc[valid], y.iloc[valid]))
+    return CrossValidation(task, metric, folds, seed).fold_score(estimator, X, y, fold).score
 
 
 def sequential_scores(config: TrainConfig, X: pd.DataFrame, y: pd.Series) -> list[float]:

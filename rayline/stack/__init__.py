@@ -2,11 +2,15 @@
 
 `services` starts and stops them, `supervisor` knows what was started and still runs,
 `ray_env` is how Ray is started, `s3` the artifact bucket, `smoke` the HTTP checks behind
-`wait-ready` and `try`, `cli` the command line. Scripts and tests call the names below.
+`wait-ready` and `try`, `cli` the command line; `profiles` is the one table of the fixed ports of
+every stack that runs on this machine and `harness` runs one more of them (a `LocalStack`) next
+to the others. Scripts and tests call the names below.
 """
 
 from rayline.keys import admin_key
 from rayline.stack.cli import main
+from rayline.stack.harness import LocalStack, StackError
+from rayline.stack.profiles import PROFILES, PortProfile, PortsInUse, profile
 from rayline.stack.ray_env import (
     AWS_SECRET_VARS,
     SERVE_PORT_BLOCK,
@@ -46,7 +50,12 @@ _answers = answers  # the name bench/ and tests/integration probe a URL with
 __all__ = [
     "AWS_SECRET_VARS",
     "BIN",
+    "PROFILES",
     "SERVE_PORT_BLOCK",
+    "LocalStack",
+    "PortProfile",
+    "PortsInUse",
+    "StackError",
     "admin_key",
     "answers",
     "down",
@@ -56,6 +65,7 @@ __all__ = [
     "free_ports",
     "listening",
     "main",
+    "profile",
     "ray_env",
     "ray_start_args",
     "ray_temp_dir",

@@ -9,27 +9,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from rayline.state import migrations
+from rayline.state import migrations, records
 from rayline.state.models import Base, Schedule, ScheduleRun
-from rayline.state.records import (
-    ACTIVE_STATUSES,
-    OUTCOMES,
-    SOURCES,
-    STATUSES,
-    TRIGGERS,
-    RecordNotFound,
-    RunRecord,
-    ScheduleRecord,
-)
+from rayline.state.records import RecordNotFound, RunRecord, ScheduleRecord
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another one (scheduler, API) before giving up."""
@@ -47,7 +38,14 @@ RUN_FIELDS = frozenset(ScheduleRun.__table__.columns.keys()) - {
     "created_at",
 }
 _NEWEST_FIRST = (ScheduleRun.scheduled_time.desc(), ScheduleRun.id.desc())
-_CHOICES = {"source": SOURCES, "trigger": TRIGGERS, "status": STATUSES, "outcome": OUTCOMES}
+_CHOICES = {
+    "source": records.SOURCES,
+    "trigger": records.TRIGGERS,
+    "status": records.STATUSES,
+    "outcome": records.OUTCOMES,
+}
+Row = TypeVar("Row", bound=Base)
+Record = TypeVar("Record")
 
 
 def create_state_engine(uri: str) -> Engine:
@@ -133,14 +131,7 @@ class StateStore:
     def update_schedule(self, name: str, **fields: Any) -> ScheduleRecord:
         """Set the given columns (see `SCHEDULE_FIELDS`); RecordNotFound if there is none."""
         _check_names("update_schedule", fields, SCHEDULE_FIELDS)
-        _validate(Schedule, fields)
-        with self._session.begin() as session:
-            row = session.get(Schedule, name)
-            if row is None:
-                raise RecordNotFound(f"no schedule named {name!r}")
-            _assign(row, fields)
-            session.flush()
-            return _schedule_record(row)
+        return self._update(Schedule, name, fields, _schedule_record, f"no schedule named {name!r}")
 
     def delete_schedule(self, name: str) -> bool:
         """Remove the schedule (its runs stay in the history); False if there was none."""
@@ -150,6 +141,24 @@ class StateStore:
                 return False
             session.delete(row)
             return True
+
+    def _update(
+        self,
+        model: type[Row],
+        key: object,
+        fields: dict[str, Any],
+        record: Callable[[Row], Record],
+        missing: str,
+    ) -> Record:
+        """Set `fields` on the `model` row `key` in one transaction; its record afterwards."""
+        _validate(model, fields)
+        with self._session.begin() as session:
+            row = session.get(model, key)
+            if row is None:
+                raise RecordNotFound(missing)
+            _assign(row, fields)
+            session.flush()
+            return record(row)
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -194,14 +203,7 @@ class StateStore:
     def update_run(self, run_id: int, **fields: Any) -> RunRecord:
         """Set the given columns (see `RUN_FIELDS`); RecordNotFound if there is no such run."""
         _check_names("update_run", fields, RUN_FIELDS)
-        _validate(ScheduleRun, fields)
-        with self._session.begin() as session:
-            row = session.get(ScheduleRun, run_id)
-            if row is None:
-                raise RecordNotFound(f"no run with id {run_id}")
-            _assign(row, fields)
-            session.flush()
-            return _run_record(row)
+        return self._update(ScheduleRun, run_id, fields, _run_record, f"no run with id {run_id}")
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self._session() as session:
@@ -235,7 +237,7 @@ class StateStore:
 
     def active_runs(self, schedule: str | None = None) -> list[RunRecord]:
         """Pending and running runs (of one schedule or all), oldest scheduled first."""
-        query = select(ScheduleRun).where(ScheduleRun.status.in_(ACTIVE_STATUSES))
+        query = select(ScheduleRun).where(ScheduleRun.status.in_(records.ACTIVE_STATUSES))
         if schedule is not None:
             query = query.where(ScheduleRun.schedule == schedule)
         with self._session() as session:

@@ -14,18 +14,17 @@ import pytest
 
 from rayline.datasets import load_builtin
 from rayline.stack import ray_temp_dir
+from rayline.stack.harness import BIN, LocalStack
+from rayline.stack.profiles import PRODUCTION_TEST as PORTS
+from rayline.training import result_event
 from tests.conftest import write_config
 from tests.integration.stores import (
-    BIN,
-    LocalStack,
     S3Server,
     local_stack,
     pg_query,
     postgres_database,
-    result_event,
     seaweed_s3,
 )
-from tests.ports import PRODUCTION as PORTS
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -82,7 +81,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
 @pytest.fixture(scope="module")
 def iris_prod(production: Production) -> dict[str, Any]:
     """`iris_prod` trained by a real Ray Job against PostgreSQL + S3, then served."""
-    path = write_config(production.stack.workdir, "iris_prod")
+    path = write_config(production.stack.configs, "iris_prod")
     result = result_event(production.stack.train(path).stdout)
     production.stack.deploy(["iris_prod"])
     return result
@@ -104,7 +103,7 @@ def test_train_register_serve_with_postgres_and_s3(
     assert iris_prod["model"] == "iris_prod" and iris_prod["version"] == "1"
     assert "champion" in iris_prod["aliases"]
 
-    status, body = production.stack.http(
+    status, body = production.stack.api(
         "POST", "/v1/models/iris_prod/predict", {"instances": [SETOSA, VIRGINICA]}
     )
     assert status == 200, body
@@ -149,7 +148,7 @@ def test_training_reads_csv_and_parquet_datasets_from_s3(production: Production)
 
     csv_uri = f"s3://{BUCKET}/datasets/iris.csv"
     path = write_config(
-        stack.workdir,
+        stack.configs,
         "iris_s3",
         dataset={"source": csv_uri, "task": "classification", "target": "target"},
         search={"num_samples": 2},
@@ -247,11 +246,11 @@ def test_new_data_on_s3_fires_one_run_and_the_state_lives_in_postgres(
         "estimators": {"linear": {}},
     }
     trigger = {"check_every_s": 1, "settle_s": 2}
-    status, created = stack.http(
+    status, created = stack.api(
         "POST", "/v1/schedules", {"name": name, "spec": spec, "on_new_data": trigger}
     )
     assert status == 201, created
-    assert created["description"].startswith(f"when s3://{BUCKET}/{key} changes")
+    assert created["description"].startswith("when the training data changes")
 
     def baseline() -> list[tuple[Any, ...]]:
         sql = "SELECT fingerprint FROM schedules WHERE name = %s AND fingerprint IS NOT NULL"

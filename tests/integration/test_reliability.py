@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
-from bench.chaos_env import PREDICTOR_TITLE
 from bench.chaos_load import Retry, open_loop
 from rayline import stack as stack_module
 from tests.conftest import write_config
@@ -95,18 +93,8 @@ def test_a_burst_beyond_capacity_gets_no_error_but_refusals_and_recovers(serving
     assert recovered.status_counts() == {"200": 10}
 
 
-def _stack_replica_pids(serving: Stack, title: str) -> set[int]:
-    """This stack's processes (`rayline.stack.stack_pids`) titled `title`."""
-    pids = set()
-    for pid in stack_module.stack_pids(serving.settings):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()):
-                pids.add(pid)
-    return pids
-
-
 def test_killed_predictor_replica_loses_no_request_of_retrying_clients(serving: Stack) -> None:
-    before = _stack_replica_pids(serving, PREDICTOR_TITLE)
+    before = serving.replica_pids("Predictor")
     assert before, "no Predictor replica of this stack found"
 
     def kill() -> None:
@@ -123,7 +111,7 @@ def test_killed_predictor_replica_loses_no_request_of_retrying_clients(serving: 
         run.status_counts(attempts=True),
         run.transport_errors(),
     )
-    after = _stack_replica_pids(serving, PREDICTOR_TITLE)
+    after = serving.replica_pids("Predictor")
     assert after and not after & before  # Serve replaced every killed replica
 
 

@@ -19,9 +19,12 @@ from ray.util import get_node_ip_address
 
 from rayline.ray_api import dashboard_get
 from rayline.stack import ray_temp_dir
+from rayline.stack.harness import BIN, LocalStack
+from rayline.stack.profiles import SCALE_OUT_TEST as PORTS
+from rayline.stack.profiles import port_free
+from rayline.training import result_event
 from tests.conftest import write_config
-from tests.integration.stores import BIN, LocalStack, local_stack, port_free, result_event
-from tests.ports import SCALE_OUT as PORTS
+from tests.integration.stores import local_stack
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -60,7 +63,7 @@ class Cluster:
         return sorted(n["node_id"] for n in self.nodes() if n["state"] == "ALIVE")
 
     def predict(self, timeout: float = 10) -> tuple[int, Any]:
-        return self.stack.http(
+        return self.stack.api(
             "POST", "/v1/models/iris_multi/predict", {"instances": [SETOSA]}, timeout=timeout
         )
 
@@ -104,7 +107,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def iris_multi(cluster: Cluster) -> dict[str, Any]:
     # Trials of a few seconds each, so the two 1-CPU nodes are both busy at once.
     path = write_config(
-        cluster.stack.workdir,
+        cluster.stack.configs,
         "iris_multi",
         estimators={"random_forest": {"n_estimators": [200, 300]}, "knn": {}},
         search={"num_samples": 4},
@@ -177,9 +180,9 @@ def test_serving_survives_a_gcs_restart(served: Cluster) -> None:
         "estimators": {"linear": {}},
     }
     schedule = {"name": "gcs-nightly", "spec": quick, "cron": "0 3 * * *"}
-    status, created = served.stack.http("POST", "/v1/schedules", schedule)
+    status, created = served.stack.api("POST", "/v1/schedules", schedule)
     assert status == 201, created
-    status, before = served.stack.http("POST", "/v1/schedules/gcs-nightly/run")
+    status, before = served.stack.api("POST", "/v1/schedules/gcs-nightly/run")
     assert status == 202, before
 
     os.kill(pid, signal.SIGKILL)
@@ -219,8 +222,8 @@ def test_serving_survives_a_gcs_restart(served: Cluster) -> None:
     assert "nodes 2" in job.stdout
     status, body = served.predict(timeout=30)
     assert status == 200 and body["predictions"] == [0], body
-    status, runs = served.stack.http("GET", "/v1/schedules/gcs-nightly/runs")
+    status, runs = served.stack.api("GET", "/v1/schedules/gcs-nightly/runs")
     assert status == 200 and before["id"] in [r["id"] for r in runs["runs"]], runs
-    status, listed = served.stack.http("GET", "/v1/schedules/gcs-nightly")
+    status, listed = served.stack.api("GET", "/v1/schedules/gcs-nightly")
     assert status == 200 and listed["next_fire"] is not None, listed
     served.stack.http("DELETE", "/v1/schedules/gcs-nightly")

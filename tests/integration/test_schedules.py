@@ -22,7 +22,6 @@ from tests.stack import BIN, Stack
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-SCHEDULER_TITLE = "ray::ServeReplica:rayline:Scheduler"
 
 
 def small_spec(name: str, **overrides: Any) -> dict[str, Any]:
@@ -61,19 +60,14 @@ def schedule(stack: Stack, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         stack.http("DELETE", f"/v1/schedules/{body['name']}")
 
 
-def _scheduler_pids(stack: Stack) -> set[int]:
-    pids = set()
-    for pid in stack_module.stack_pids(stack.settings):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(SCHEDULER_TITLE.encode()):
-                pids.add(pid)
-    return pids
-
-
 def _jobs_of(stack: Stack, name: str) -> list[Any]:
     from ray.job_submission import JobSubmissionClient
 
-    client = JobSubmissionClient(stack.settings.ray_dashboard_url)
+    from rayline.ray_api import ray_token
+
+    client = JobSubmissionClient(
+        stack.settings.ray_dashboard_url, headers={"Authorization": f"Bearer {ray_token()}"}
+    )
     return [j for j in client.list_jobs() if (j.metadata or {}).get("rayline_schedule") == name]
 
 
@@ -88,10 +82,14 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
             lambda: run_where(serving, name, trigger="every"), 90, "the first tick's run"
         )[-1]
         # Kill the scheduler while its run is going: the restarted one follows it to the end.
-        victims = wait_until(lambda: _scheduler_pids(serving), 30, "the Scheduler replica")
+        victims = wait_until(lambda: serving.replica_pids("Scheduler"), 30, "the Scheduler replica")
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: _scheduler_pids(serving) - victims, 90, "Serve to restart the Scheduler")
+        wait_until(
+            lambda: serving.replica_pids("Scheduler") - victims,
+            90,
+            "Serve to restart the Scheduler",
+        )
         done = wait_until(
             lambda: run_where(serving, name, id=first["id"], status="succeeded"),
             180,

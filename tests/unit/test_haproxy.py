@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from ray.serve._private.haproxy_templates import HAPROXY_CONFIG_TEMPLATE
 
 from rayline import haproxy, stack
 from rayline.settings import Settings
+from rayline.stack.harness import LocalStack, environ
+from rayline.stack.profiles import PROFILES, RAY_WORKER_PORTS, PortProfile, profile
 
 CONFIG = """frontend prometheus
     bind :9101
@@ -73,33 +76,61 @@ def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
     # but a coin toss over which stack answers. The dev stack (`make up`), the test stacks and
     # the bench stacks each own the Serve port and the 17 after it; no other fixed port of any
     # of them may fall in another's block.
-    from bench.chaos_env import PORTS as chaos
-    from bench.run_platform import COLD_ENV as platform
-    from tests.ports import PRODUCTION as production
-    from tests.ports import SCALE_OUT as scale_out
-    from tests.stack import PORTS as session
-
-    dev = {k: v for k, v in Settings().model_dump().items() if k.endswith("_port")}
-    stacks = {
-        "make up": dev,
-        "tests/stack.py": session,
-        "test_production": production,
-        "test_scale_out": scale_out,
-        "bench/chaos_env.py": chaos,
-        "bench/run_platform.py": platform,
-    }
-    blocks = {}
-    for name, ports in stacks.items():
-        serve = int(next(v for k, v in ports.items() if "SERVE" in k.upper()))
-        ray_env = stack.ray_env(Settings(serve_port=serve))
-        block = set(range(serve, serve + 18))
-        assert set(
-            ray_env[f"RAY_SERVE_{k}_HTTP_PORT"]
+    unset = [name for name in os.environ if name.startswith("RAYLINE_")]
+    with environ({}, unset):  # `make up` with no RAYLINE_* settings: Settings' defaults
+        assert PROFILES["dev"] == PortProfile.from_settings("dev", Settings(_env_file=None))
+    assert {"dev", "test", "production-test", "scale-out-test", "chaos", "bench-platform"} <= set(
+        PROFILES
+    )
+    for name, one in PROFILES.items():
+        ray_env = stack.ray_env(Settings(serve_port=one.serve_port))
+        assert {
+            int(ray_env[f"RAY_SERVE_{k}_HTTP_PORT"])
             for k in ("DIRECT_INGRESS_MIN", "DIRECT_INGRESS_MAX", "FALLBACK_PROXY")
-        ) <= {str(p) for p in block}
-        blocks[name] = block
-    for name, block in blocks.items():
-        for other, ports in stacks.items():
-            if other != name:
-                clash = block & {int(v) for v in ports.values() if str(v).isdigit()}
-                assert not clash, f"{other} uses {sorted(clash)}, in {name}'s Serve ports"
+        } <= set(one.serve_block()), name
+        assert one.ray_client_port not in RAY_WORKER_PORTS, name
+        for other in PROFILES.values():
+            if other != one:
+                clash = set(one.serve_block()) & set(other.ports().values())
+                assert not clash, f"{other.name} uses {sorted(clash)}, in {name}'s Serve ports"
+
+
+def test_a_profile_puts_a_stack_on_its_ports(tmp_path: Path) -> None:
+    chaos = profile("chaos")
+    settings = chaos.settings(home=tmp_path)
+    assert PortProfile.from_settings("chaos", settings) == chaos
+    assert chaos.env()["RAYLINE_SERVE_PORT"] == "8080"
+    with pytest.raises(ValueError, match="one of dev, test"):
+        profile("nope")
+
+
+def test_a_stack_on_a_profile_gets_its_own_settings_and_leaves_the_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAYLINE_API_KEYS", "admin:the-callers")
+    monkeypatch.delenv("RAYLINE_EXPERIMENT", raising=False)
+    before = dict(os.environ)
+    local = LocalStack.from_profile(
+        profile("chaos"),
+        tmp_path,
+        {"RAYLINE_EXPERIMENT": "side"},
+        unset=["RAYLINE_API_KEYS"],
+        predictor_config={"poll_interval_s": 1},
+    )
+    assert (local.settings.serve_port, local.settings.home) == (8080, tmp_path)
+    assert local.settings.api_keys is None and local.settings.experiment == "side"
+    assert dict(os.environ) == before  # nothing changes until `up`
+    assert local.env["RAY_ADDRESS"] == "http://127.0.0.1:8306"
+    assert "RAYLINE_API_KEYS" not in local.env
+    local.enter_environment()
+    assert os.environ["RAYLINE_SERVE_PORT"] == "8080" and "RAYLINE_API_KEYS" not in os.environ
+    local.leave_environment()
+    assert dict(os.environ) == before
+
+    config = local.serve_config(["iris"], {"num_cpus": 0.5})
+    assert config["http_options"]["port"] == 8080
+    app = config["applications"][0]
+    assert app["args"]["models"] == [{"name": "iris", "alias": "champion"}]
+    (predictor,) = [d for d in app["deployments"] if d["name"] == "Predictor"]
+    assert predictor["user_config"]["poll_interval_s"] == 1
+    assert predictor["ray_actor_options"]["num_cpus"] == 0.5
