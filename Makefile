@@ -79,7 +79,7 @@ e2e: $(VENV)/.installed web browser
 	$(BIN)/pytest tests/e2e -q
 
 web-test: web
-	cd web && npm run typecheck && npm run lint && npm test
+	cd web && npm run check:api && npm run typecheck && npm run lint && npm test
 
 # Tests run in a random order (pytest-randomly); `make test SEED=N` replays an order.
 SEED ?= $(shell date +%s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -73,8 +74,17 @@ def create_state_engine(uri: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    # Readers (dashboard, API) never block the scheduler's writes, nor it them.
-    cursor.execute("PRAGMA journal_mode = WAL")
+    # Readers (dashboard, API) never block the scheduler's writes, nor it them. Switching a new
+    # file to WAL takes an exclusive lock that SQLite's busy timeout does not wait for, so a
+    # connection opened while another one switches waits here, as long as the busy timeout.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     cursor.close()
 
 

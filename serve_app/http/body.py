@@ -14,6 +14,7 @@ from rayline.errors import InvalidRows
 from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, Endpoint
 from serve_app.http.errors import HttpError
+from serve_app.http.params import is_number
 
 DRAIN_FACTOR = 4
 """Bodies up to this many times `max_body_bytes` are read to the end before their 413."""
@@ -75,7 +76,7 @@ async def _read_limited(request: Request, limit: int) -> bytearray:
     # that answers and closes while the client still sends makes the kernel reset the
     # connection, and many clients then lose the 413. Far larger bodies are cut off.
     drain = DRAIN_FACTOR * limit
-    if length is not None and (not length.isdigit() or int(length) > drain):
+    if length is not None and (not is_number(length) or int(length) > drain):
         raise _too_large(limit)
     raw = bytearray()
     received = 0

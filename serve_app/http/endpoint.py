@@ -1,11 +1,15 @@
-"""One row of the ingress's route table: it drives routing, auth, body limits and OpenAPI."""
+"""One row of the ingress's route table: it drives routing, auth, body limits and OpenAPI.
+
+A row names the models of its contract: the request body, the query parameters and the
+response. `serve_app.openapi` builds /openapi.json from them, and the web UI's API types are
+generated from that document (`npm run gen:api` in web/)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from rayline.keys import Role
@@ -18,11 +22,29 @@ Served = tuple[str, str, int | None]
 Result = Response | tuple[Response, Served]
 Handler = Callable[..., Awaitable[Result]]
 """`handler(ctx, request)`, or `handler(ctx, request, body)` when the row has a body model."""
+Scalar = str | int | float | bool | None
+"""One JSON value that is not a list or an object: a prediction, a class, a feature value."""
+
+
+class Answer(BaseModel):
+    """Base of the response models: what a handler's JSON body always holds, and nothing else.
+
+    Handlers build their bodies as plain dicts; the route tests validate every answer against
+    its row's model (tests/unit/ingress_fakes.py), so the two cannot drift apart."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Query(BaseModel):
+    """Base of the query models: each field is one optional query parameter, with the
+    constraints its handler enforces (the handler reads and checks the parameter itself)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A route, the role it needs, its body, and how OpenAPI describes it."""
+    """A route, the role it needs, and its contract: body, query parameters and response."""
 
     method: str
     path: str
@@ -34,8 +56,14 @@ class Endpoint:
     """The request body's model; the handler receives it validated (or CSV as `Rows`)."""
     media: tuple[str, ...] = (JSON,)
     tag: str = "predict"
-    query: tuple[str, ...] = ()
-    """Query parameters, described in OpenAPI by `serve_app.openapi.QUERY_SCHEMAS`."""
+    query: type[Query] | None = None
+    """The query parameters, one field each; None: the route reads none."""
+    response: type[Answer] | None = None
+    """The JSON body of a success; None: the answer is text (text/plain), not JSON."""
+    status: int = 200
+    """The status of a success."""
+    also: tuple[int, ...] = ()
+    """Other statuses whose body is `response` rather than an error (/ready's 503)."""
 
     @property
     def name(self) -> str:

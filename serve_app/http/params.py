@@ -26,12 +26,18 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+def is_number(text: str) -> bool:
+    """A whole number written with ASCII digits only (`str.isdigit` also takes "²", which
+    `int()` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def requested_model(request: Request, name: str) -> str:
     """The model a request asks for: `name/version` for `?version=`, else `name@alias`
     (`?alias=`, champion by default)."""
     version = request.query_params.get("version")
     if version:
-        if not version.isdigit():
+        if not is_number(version):
             raise HttpError(422, "version: must be a number")
         return f"{name}/{version}"
     return f"{name}@{check_alias(request.query_params.get('alias', CHAMPION))}"

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from rayline.errors import InvalidRows
 from rayline.rows import Rows
-from serve_app.http.endpoint import CSV, JSON, Endpoint, Result
+from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Result, Scalar
 from serve_app.routes.predict import predict_rows, served
 from serve_app.schemas import MlflowRequest
 
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 """The body keys of MLflow's scoring protocol; a request gives exactly one."""
+
+
+class InvocationsResponse(Answer):
+    predictions: list[Scalar]
 
 
 def parse_mlflow(body: MlflowRequest) -> Rows:
@@ -60,6 +64,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         MlflowRequest,
         (JSON, CSV),
         tag="mlflow",
+        response=InvocationsResponse,
     ),
     Endpoint("GET", "/ping", ping, None, "MLflow scoring health", tag="mlflow"),
     Endpoint("GET", "/version", version, None, "MLflow scoring server version", tag="mlflow"),

@@ -16,7 +16,22 @@ from rayline.estimators import TASKS, families_for
 from rayline.scoring import METRICS
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
+from serve_app.http.params import is_number
 from serve_app.jobs import shipped_configs
+from serve_app.routes.platform_schemas import (
+    BenchmarkResults,
+    Catalog,
+    ClusterInfo,
+    JobDetail,
+    JobLogs,
+    Jobs,
+    JobStopped,
+    JobSubmitted,
+    LogsQuery,
+    ShippedConfigs,
+    TimeSeries,
+    TimeseriesQuery,
+)
 from serve_app.schemas import BenchmarkRequest, JobRequest
 
 if TYPE_CHECKING:
@@ -63,7 +78,7 @@ async def job_detail(ctx: Context, request: Request) -> Response:
 
 async def job_logs(ctx: Context, request: Request) -> Response:
     tail = request.query_params.get("tail", "200")
-    if not tail.isdigit():
+    if not is_number(tail):
         raise HttpError(422, "tail: must be a number of lines")
     logs = await _ray(ctx.jobs.logs, request.path_params["job_id"], min(int(tail), 5000))
     return JSONResponse({"logs": logs})
@@ -122,12 +137,31 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "Estimator families, datasets, metrics",
         tag="jobs",
+        response=Catalog,
     ),
-    Endpoint("GET", "/v1/configs", configs, "predict", "Shipped training configs", tag="jobs"),
     Endpoint(
-        "POST", "/v1/jobs", submit_job, "admin", "Submit a training Ray Job", JobRequest, tag="jobs"
+        "GET",
+        "/v1/configs",
+        configs,
+        "predict",
+        "Shipped training configs",
+        tag="jobs",
+        response=ShippedConfigs,
     ),
-    Endpoint("GET", "/v1/jobs", list_jobs, "predict", "Ray Jobs, newest first", tag="jobs"),
+    Endpoint(
+        "POST",
+        "/v1/jobs",
+        submit_job,
+        "admin",
+        "Submit a training Ray Job",
+        JobRequest,
+        tag="jobs",
+        response=JobSubmitted,
+        status=201,
+    ),
+    Endpoint(
+        "GET", "/v1/jobs", list_jobs, "predict", "Ray Jobs, newest first", tag="jobs", response=Jobs
+    ),
     Endpoint(
         "GET",
         "/v1/jobs/{job_id}",
@@ -135,6 +169,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "A job with its sweep progress, trials and result",
         tag="jobs",
+        response=JobDetail,
     ),
     Endpoint(
         "GET",
@@ -143,11 +178,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "admin",
         "The tail of a job's log",
         tag="jobs",
-        query=("tail",),
+        query=LogsQuery,
+        response=JobLogs,
     ),
-    Endpoint("POST", "/v1/jobs/{job_id}/stop", stop_job, "admin", "Stop a job", tag="jobs"),
     Endpoint(
-        "GET", "/v1/cluster", cluster, "predict", "Nodes, Serve apps, recent jobs", tag="platform"
+        "POST",
+        "/v1/jobs/{job_id}/stop",
+        stop_job,
+        "admin",
+        "Stop a job",
+        tag="jobs",
+        response=JobStopped,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/cluster",
+        cluster,
+        "predict",
+        "Nodes, Serve apps, recent jobs",
+        tag="platform",
+        response=ClusterInfo,
     ),
     Endpoint(
         "GET",
@@ -156,7 +206,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "Request rate, errors and latency over time",
         tag="platform",
-        query=("minutes",),
+        query=TimeseriesQuery,
+        response=TimeSeries,
     ),
     Endpoint("GET", "/metrics", prometheus, "predict", "Prometheus text metrics", tag="platform"),
     Endpoint(
@@ -167,6 +218,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Run a serving or training benchmark as a Ray Job",
         BenchmarkRequest,
         tag="platform",
+        response=JobSubmitted,
+        status=202,
     ),
     Endpoint(
         "GET",
@@ -175,5 +228,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "Past benchmark results",
         tag="platform",
+        response=BenchmarkResults,
     ),
 )

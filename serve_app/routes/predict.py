@@ -7,19 +7,21 @@ Predictor: MLflow and V2 routes only translate their bodies and answers.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import Field
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rayline.errors import MODEL_RETRY_AFTER_S
+from rayline.estimators import Task
 from rayline.registry import parse_ref
 from rayline.rows import Rows
-from serve_app.http.endpoint import CSV, JSON, Endpoint, Result, Served
+from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Query, Result, Scalar, Served
 from serve_app.http.errors import HttpError
-from serve_app.http.params import requested_model
+from serve_app.http.params import ALIAS_PATTERN, requested_model
 from serve_app.schemas import PredictRequest
 
 if TYPE_CHECKING:
@@ -30,6 +32,103 @@ BUSY_RETRY_AFTER_S = 1
 Serve has capacity again within about a second."""
 NOT_READY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
 """Retry-After (seconds) for a served model that is not ready (loading, or failed to load)."""
+
+
+# --- the contract: query and response models --------------------------------------------
+class ModelRef(Query):
+    """Which version of the model in the path: by alias, or by version number."""
+
+    alias: str = Field("champion", pattern=f"^{ALIAS_PATTERN}$")
+    """The alias to use (ignored when `version` is given)."""
+    version: str | None = Field(None, pattern="^[0-9]{1,9}$", examples=["1"])
+    """A version number; wins over `alias`."""
+
+
+class ModelInfoQuery(Query):
+    model: str | None = Field(
+        None, pattern="^[A-Za-z0-9_-]{1,64}[@/][A-Za-z0-9_-]{1,64}$", examples=["iris@champion"]
+    )
+    """One model, `name@alias` or `name/version`, instead of every served model."""
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class ReadyModel(Answer):
+    name: str
+    alias: str
+    """The alias (or version) it is served by."""
+    version: str | None
+    """The version served; None when it failed to load."""
+    status: Literal["ready", "failed"]
+    error: str | None
+    """Why it failed to load, or why the last swap to a new version failed."""
+
+
+class Readiness(Answer):
+    """Answered with 200 when every served model is ready, 503 otherwise."""
+
+    ready: bool
+    models: list[ReadyModel]
+
+
+class InputColumn(Answer):
+    name: str
+    type: str
+    """The MLflow signature type: double, float, long, integer, boolean, string..."""
+    required: bool
+
+
+class ModelSchema(Answer):
+    """What a client needs to call a served version."""
+
+    name: str
+    alias: str
+    """The alias or version asked for."""
+    version: str
+    task: Task
+    inputs: list[InputColumn]
+    input_example: dict[str, Scalar] | None
+    """The first row of the input example logged with the model."""
+    classes: list[str | int | float | bool] | None
+    """The class labels of a classifier, in the order of `probabilities`."""
+
+
+class ServedModelInfo(ModelSchema):
+    model_id: str
+    run_id: str | None
+    loaded_at: float
+    status: Literal["ready"]
+    last_error: str | None
+    """Why the last swap to a new version failed (the previous version kept serving)."""
+
+
+class FailedModelInfo(Answer):
+    model_id: str
+    name: str
+    alias: str
+    status: Literal["failed"]
+    error: str
+    http_status: int
+    """The status a prediction with this model gets."""
+
+
+class ModelInfo(Answer):
+    default_model: str
+    """The model `/predict` and `/invocations` use, `name@alias`."""
+    models: list[Annotated[ServedModelInfo | FailedModelInfo, Field(discriminator="status")]]
+
+
+class PredictResponse(Answer):
+    model: str
+    alias: str
+    version: str
+    predictions: list[Scalar]
+    probabilities: list[list[float]] | None
+    """One row per prediction, columns in the order of `classes`; None when not asked for or
+    the model has no predict_proba."""
+    classes: list[str | int | float | bool] | None
 
 
 def parse_predict(body: PredictRequest) -> Rows:
@@ -131,15 +230,25 @@ async def model_info(ctx: Context, request: Request) -> Response:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/health", health, None, "Liveness", tag="health"),
-    Endpoint("GET", "/ready", ready, None, "Readiness: every served model loaded", tag="health"),
+    Endpoint("GET", "/health", health, None, "Liveness", tag="health", response=Health),
+    Endpoint(
+        "GET",
+        "/ready",
+        ready,
+        None,
+        "Readiness: every served model loaded",
+        tag="health",
+        response=Readiness,
+        also=(503,),
+    ),
     Endpoint(
         "GET",
         "/model-info",
         model_info,
         "predict",
         "Served models (or ?model=name@alias): version, inputs, last swap error",
-        query=("model",),
+        query=ModelInfoQuery,
+        response=ModelInfo,
     ),
     Endpoint(
         "POST",
@@ -149,6 +258,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Predict with the default model",
         PredictRequest,
         (JSON, CSV),
+        response=PredictResponse,
     ),
     Endpoint(
         "POST",
@@ -158,6 +268,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Predict with a model by alias (?alias=) or version (?version=)",
         PredictRequest,
         (JSON, CSV),
-        query=("alias", "version"),
+        query=ModelRef,
+        response=PredictResponse,
     ),
 )

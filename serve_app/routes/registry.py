@@ -11,18 +11,64 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rayline.keys import Role
 from rayline.registry import FAMILY_TAG, Registry
 from serve_app.http.auth import role_of
-from serve_app.http.endpoint import Endpoint
+from serve_app.http.endpoint import Answer, Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.http.params import check_alias, requested_model
-from serve_app.routes.predict import status_of
+from serve_app.routes.predict import ModelRef, ModelSchema, status_of
 from serve_app.schemas import AliasRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
 
 log = logging.getLogger("ray.serve")
+
+
+# --- the contract: response models -------------------------------------------------------
+class WhoAmI(Answer):
+    role: Role
+
+
+class RegisteredModel(Answer):
+    name: str
+    description: str
+    aliases: dict[str, str]
+    """Alias → the version it points at."""
+    latest_version: str | None
+    updated_at: float
+
+
+class RegisteredModels(Answer):
+    models: list[RegisteredModel]
+
+
+class ModelVersion(Answer):
+    version: str
+    created_at: float
+    run_id: str | None
+    aliases: list[str]
+    metrics: dict[str, float]
+    """The run's held-out test metrics, without their `test_` prefix."""
+    family: str | None
+    """The estimator family (or ensemble) of the version."""
+    status: str
+    """MLflow's registration status: READY, PENDING_REGISTRATION, FAILED_REGISTRATION."""
+
+
+class ModelVersions(Answer):
+    """Newest first."""
+
+    versions: list[ModelVersion]
+
+
+class AliasChange(Answer):
+    name: str
+    alias: str
+    version: str
+    previous_version: str | None
+    """Where the alias pointed before; None for a new alias."""
 
 
 async def _mlflow(fn: Callable[..., Any], *args: Any) -> Any:
@@ -109,10 +155,22 @@ async def set_alias(ctx: Context, request: Request, body: AliasRequest) -> Respo
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
-        "GET", "/v1/whoami", whoami, "predict", "The role of the presented key", tag="platform"
+        "GET",
+        "/v1/whoami",
+        whoami,
+        "predict",
+        "The role of the presented key",
+        tag="platform",
+        response=WhoAmI,
     ),
     Endpoint(
-        "GET", "/v1/models", list_models, "predict", "Registered models and aliases", tag="registry"
+        "GET",
+        "/v1/models",
+        list_models,
+        "predict",
+        "Registered models and aliases",
+        tag="registry",
+        response=RegisteredModels,
     ),
     Endpoint(
         "GET",
@@ -121,6 +179,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "Versions with test metrics and aliases",
         tag="registry",
+        response=ModelVersions,
     ),
     # Answered by the Predictor (the version it serves), listed here with the registry routes.
     Endpoint(
@@ -130,7 +189,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "Input columns, example and classes of a served version",
         tag="registry",
-        query=("alias", "version"),
+        query=ModelRef,
+        response=ModelSchema,
     ),
     Endpoint(
         "POST",
@@ -140,5 +200,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Promote or roll back: point an alias at a version",
         AliasRequest,
         tag="registry",
+        response=AliasChange,
     ),
 )

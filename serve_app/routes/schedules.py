@@ -3,15 +3,16 @@ the one owner of the state database; it answers (status, body) with its domain e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import RootModel
+from pydantic import Field, RootModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rayline.scheduling import ScheduleSpec
-from serve_app.http.endpoint import Endpoint
+from serve_app.http.endpoint import Answer, Endpoint, Query
 from serve_app.http.errors import HttpError
+from serve_app.http.params import is_number
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
@@ -23,11 +24,93 @@ class ScheduleChanges(RootModel[dict[str, Any]]):
     """Any fields of a schedule but its name; a new trigger replaces the old one."""
 
 
+# --- the contract: query and response models (the Scheduler's `SchedulesApi` builds the bodies)
+class RecentRunsQuery(Query):
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    """How many runs."""
+
+
+class RunsPageQuery(RecentRunsQuery):
+    offset: int = Field(0, ge=0, le=10**9)
+    """How many of the newest runs to skip."""
+
+
+class ScheduleRun(Answer):
+    """One run of a schedule (one Ray job submission); times are epoch seconds."""
+
+    id: int
+    schedule: str
+    submission_id: str
+    """The Ray Jobs submission id."""
+    scheduled_time: float
+    trigger: Literal["cron", "every", "new_data", "manual", "retry"]
+    attempt: int
+    """0 for the first try, n for the n-th retry."""
+    status: Literal["pending", "running", "succeeded", "failed", "stopped", "skipped"]
+    outcome: Literal["skipped", "trained", "promoted", "failed", "timeout", "stopped"] | None
+    """What a finished run achieved (`stopped`: replaced by a newer run)."""
+    step: str | None
+    """The step that failed: submit, load, train, register, ..."""
+    error: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    model: str | None
+    version: str | None
+    """The version it registered."""
+    score: float | None
+    champion_score: float | None
+    """The champion's score on the same test split, when the promotion gate compared them."""
+    metric: str | None
+    mlflow_run_id: str | None
+    fingerprint: str | None
+    """The data fingerprint the run was started for (new-data schedules)."""
+    webhook_status: str | None
+    """What happened to the failure webhook."""
+    mlflow_run_url: str | None
+
+
+class Schedule(Answer):
+    name: str
+    spec: ScheduleSpec
+    source: Literal["config", "api"]
+    """Declared in serve_config.yaml (not changeable through the API) or created through it."""
+    paused: bool
+    description: str
+    """The trigger in words, e.g. "every day at 02:00 UTC"."""
+    next_fire: float | None
+    """None when paused or started by new data."""
+    last_fire: float | None
+    last_run: ScheduleRun | None
+
+
+class Schedules(Answer):
+    schedules: list[Schedule]
+
+
+class ScheduleRunPage(Answer):
+    """Newest first."""
+
+    runs: list[ScheduleRun]
+    total: int
+    """Runs of the schedule in all."""
+
+
+class RecentRuns(Answer):
+    """Newest first."""
+
+    runs: list[ScheduleRun]
+
+
+class ScheduleDeleted(Answer):
+    deleted: bool
+
+
 def _page(request: Request) -> tuple[int, int]:
     values = []
     for key, default, top in (("limit", "50", MAX_PAGE), ("offset", "0", 10**9)):
         text = request.query_params.get(key, default)
-        if not text.isdigit() or int(text) > top or (key == "limit" and int(text) == 0):
+        if not is_number(text) or int(text) > top or (key == "limit" and int(text) == 0):
             raise HttpError(422, f"{key}: a whole number from {int(key == 'limit')} to {top}")
         values.append(int(text))
     return values[0], values[1]
@@ -88,19 +171,24 @@ async def recent_schedule_runs(ctx: Context, request: Request) -> Response:
 ONE = "/v1/schedules/{name}"
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/schedules", list_schedules, "predict", "Schedules, next fire, last run",
-             tag="schedules"),
+             tag="schedules", response=Schedules),
     Endpoint("POST", "/v1/schedules", create_schedule, "admin", "Create a schedule",
-             ScheduleSpec, tag="schedules"),
-    Endpoint("GET", ONE, get_schedule, "predict", "One schedule", tag="schedules"),
+             ScheduleSpec, tag="schedules", response=Schedule, status=201),
+    Endpoint("GET", ONE, get_schedule, "predict", "One schedule", tag="schedules",
+             response=Schedule),
     Endpoint("PATCH", ONE, update_schedule, "admin", "Change a schedule made through the API",
-             ScheduleChanges, tag="schedules"),
+             ScheduleChanges, tag="schedules", response=Schedule),
     Endpoint("DELETE", ONE, delete_schedule, "admin", "Delete a schedule made through the API",
-             tag="schedules"),
-    Endpoint("POST", ONE + "/run", run_schedule, "admin", "Start a run now", tag="schedules"),
-    Endpoint("POST", ONE + "/pause", pause_schedule, "admin", "Pause", tag="schedules"),
-    Endpoint("POST", ONE + "/resume", resume_schedule, "admin", "Resume", tag="schedules"),
+             tag="schedules", response=ScheduleDeleted),
+    Endpoint("POST", ONE + "/run", run_schedule, "admin", "Start a run now", tag="schedules",
+             response=ScheduleRun, status=202),
+    Endpoint("POST", ONE + "/pause", pause_schedule, "admin", "Pause", tag="schedules",
+             response=Schedule),
+    Endpoint("POST", ONE + "/resume", resume_schedule, "admin", "Resume", tag="schedules",
+             response=Schedule),
     Endpoint("GET", ONE + "/runs", schedule_runs, "predict", "Run history, newest first",
-             tag="schedules", query=("limit", "offset")),
+             tag="schedules", query=RunsPageQuery, response=ScheduleRunPage),
     Endpoint("GET", "/v1/schedule-runs", recent_schedule_runs, "predict",
-             "Recent runs of every schedule", tag="schedules", query=("limit",)),
+             "Recent runs of every schedule", tag="schedules", query=RecentRunsQuery,
+             response=RecentRuns),
 )  # fmt: skip

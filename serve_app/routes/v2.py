@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from rayline.errors import InvalidRows
 from rayline.registry import CHAMPION
 from rayline.rows import Rows
-from serve_app.http.endpoint import Endpoint, Result
+from serve_app.http.endpoint import Answer, Endpoint, Result, Scalar
 from serve_app.routes.predict import predict_rows, ready, served, status_of
 from serve_app.schemas import V2Request
 
@@ -27,6 +27,54 @@ V2_DATATYPES = {
     "boolean": "BOOL",
 }
 """MLflow signature type → the V2 tensor datatype the metadata route reports."""
+Datatype = Literal["FP64", "FP32", "INT64", "INT32", "BYTES", "BOOL"]
+
+
+class V2Live(Answer):
+    live: bool
+
+
+class V2Ready(Answer):
+    """Answered with 200 when every served model is ready, 503 otherwise."""
+
+    ready: bool
+
+
+class V2ModelReady(Answer):
+    name: str
+    ready: bool
+
+
+class V2TensorMetadata(Answer):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+    """-1 for a dimension of any size."""
+
+
+class V2ModelMetadata(Answer):
+    name: str
+    versions: list[str]
+    """The version the champion alias points at."""
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+
+
+class V2OutputTensor(Answer):
+    name: Literal["predict", "predict_proba"]
+    shape: list[int]
+    datatype: Datatype
+    data: list[Scalar]
+    """Row-major, flattened."""
+
+
+class V2InferenceResponse(Answer):
+    model_name: str
+    model_version: str
+    id: str
+    """The request's id; "" when it had none."""
+    outputs: list[V2OutputTensor]
 
 
 def parse_v2(body: V2Request) -> Rows:
@@ -117,13 +165,43 @@ async def v2_model_ready(ctx: Context, request: Request) -> Response:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/v2/health/live", v2_live, None, "V2 liveness", tag="v2"),
-    Endpoint("GET", "/v2/health/ready", v2_ready, None, "V2 readiness", tag="v2"),
-    Endpoint("GET", "/v2/models/{name}", v2_metadata, "predict", "V2 model metadata", tag="v2"),
+    Endpoint("GET", "/v2/health/live", v2_live, None, "V2 liveness", tag="v2", response=V2Live),
     Endpoint(
-        "GET", "/v2/models/{name}/ready", v2_model_ready, "predict", "V2 model readiness", tag="v2"
+        "GET",
+        "/v2/health/ready",
+        v2_ready,
+        None,
+        "V2 readiness",
+        tag="v2",
+        response=V2Ready,
+        also=(503,),
     ),
     Endpoint(
-        "POST", "/v2/models/{name}/infer", v2_infer, "predict", "V2 inference", V2Request, tag="v2"
+        "GET",
+        "/v2/models/{name}",
+        v2_metadata,
+        "predict",
+        "V2 model metadata",
+        tag="v2",
+        response=V2ModelMetadata,
+    ),
+    Endpoint(
+        "GET",
+        "/v2/models/{name}/ready",
+        v2_model_ready,
+        "predict",
+        "V2 model readiness",
+        tag="v2",
+        response=V2ModelReady,
+    ),
+    Endpoint(
+        "POST",
+        "/v2/models/{name}/infer",
+        v2_infer,
+        "predict",
+        "V2 inference",
+        V2Request,
+        tag="v2",
+        response=V2InferenceResponse,
     ),
 )

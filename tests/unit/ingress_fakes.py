@@ -1,6 +1,7 @@
 """Driving the ingress app in process: fakes of the deployment handles, the registry and Ray's
-job API (a real small model behind the predictor, so predictions are real), and `covers`, which
-ties each route test to the routes it requests."""
+job API (a real small model behind the predictor, so predictions are real), `covers`, which
+ties each route test to the routes it requests, and `check_contract`, which holds every answer
+to the response model its route declares."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from starlette.routing import compile_path
 
 from rayline.errors import ModelNotFound, RaylineError
 from rayline.inference import run_model, to_frame
@@ -25,6 +29,7 @@ from rayline.rows import Rows
 from rayline.settings import Settings
 from serve_app.http.app import Context
 from serve_app.http.auth import load_keys
+from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.metrics import Delta
 from serve_app.predictor import Slot
@@ -177,9 +182,18 @@ class FakeMetrics:
         self.ingested.append(delta)
 
     async def cluster(self) -> dict[str, Any]:
+        totals = {
+            "cpus_total": 2.0,
+            "cpus_used": 1.0,
+            "memory_total_bytes": 8 * 2**30,
+            "memory_used_bytes": 2 * 2**30,
+            "object_store_total_bytes": 2**30,
+            "object_store_used_bytes": 0,
+        }
+        node = {"node_id": "n1", "address": "127.0.0.1", "alive": True, "is_head": True}
         return {
-            "nodes": [{"node_id": "n1", "alive": True}],
-            "totals": {"cpus_total": 2},
+            "nodes": [{**node, **totals, "resources": {"CPU": 2.0}}],
+            "totals": totals,
             "serve": {"applications": []},
         }
 
@@ -187,7 +201,12 @@ class FakeMetrics:
         if self.fail:
             raise RuntimeError("a bug in the metrics deployment")
         self.minutes.append(minutes)
-        return {"interval_s": 5.0, "points": [], "totals": {"requests": 3, "errors": 0}}
+        return {
+            "interval_s": 5.0,
+            "points": [],
+            "totals": {"requests": 3, "errors": 0},
+            "by_model": [],
+        }
 
     async def prometheus(self) -> str:
         return "rayline_requests_total 3\n"
@@ -265,7 +284,16 @@ class FakeJobs:
             raise ConnectionError("connection refused")
         if job_id != "raysubmit_1":
             raise HttpError(404, f"no job {job_id}")
-        return {"job_id": job_id, "status": "RUNNING", "kind": "train", "name": "iris"}
+        return {
+            "job_id": job_id,
+            "status": "RUNNING",
+            "kind": "train",
+            "name": "iris",
+            "entrypoint": "python -m jobs.train iris",
+            "start_time": 1_700_000_000.0,
+            "end_time": None,
+            "message": "",
+        }
 
     def submit_train(self, request: JobRequest) -> str:
         self.submitted.append(request)
@@ -279,7 +307,14 @@ class FakeJobs:
         return [self._job("raysubmit_1")][:limit]
 
     def detail(self, job_id: str) -> dict[str, Any]:
-        return {**self._job(job_id), "progress": {"trials_done": 1, "trials_total": 4}}
+        progress = {"trials_done": 1, "trials_total": 4, "best_score": 0.9, "metric": "accuracy"}
+        return {
+            **self._job(job_id),
+            "progress": progress,
+            "trials": [],
+            "mlflow_run_url": None,
+            "result": None,
+        }
 
     def logs(self, job_id: str, tail: int) -> str:
         self._job(job_id)
@@ -338,3 +373,34 @@ def check_covered(test: Callable[..., Any], ctx: Context) -> None:
     requested = {route for route, *_ in ctx.delta.requests}
     for pair in getattr(test, "covers", ()):
         assert ROUTE_NAMES[pair] in requested, f"{test.__name__} never requested {pair}"
+
+
+# --- the response contract --------------------------------------------------------------------
+_PATTERNS = [(e, compile_path(e.path)[0]) for e in ENDPOINTS]
+
+
+def endpoint_for(method: str, path: str) -> Endpoint | None:
+    """The row of ENDPOINTS that answers `method path` (None for the plain routes)."""
+    return next((e for e, regex in _PATTERNS if e.method == method and regex.match(path)), None)
+
+
+def check_contract(response: httpx.Response) -> None:
+    """Fail unless a success of a route is what its row declares: its status, and a JSON body
+    that validates (strictly) against the row's response model, or text for a row without one.
+    An httpx response hook: the route tests' clients call it on every answer."""
+    request = response.request
+    endpoint = endpoint_for(request.method, request.url.path)
+    status = response.status_code
+    if endpoint is None or not (status < 300 or status in endpoint.also):
+        return
+    label = f"{endpoint.method} {endpoint.path}"
+    assert status in (endpoint.status, *endpoint.also), f"{label} answered {status}"
+    response.read()
+    if endpoint.response is None:
+        assert response.headers["content-type"].startswith("text/plain"), label
+        return
+    try:
+        endpoint.response.model_validate_json(response.content, strict=True)
+    except ValidationError as exc:
+        model = endpoint.response.__name__
+        raise AssertionError(f"{label}: the answer is not a {model}:\n{exc}") from None

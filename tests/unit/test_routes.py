@@ -34,6 +34,7 @@ from tests.unit.ingress_fakes import (
     SETOSA,
     TYPED_COLUMNS,
     VIRGINICA,
+    check_contract,
     check_covered,
     covers,
     make_context,
@@ -48,6 +49,7 @@ def ctx(tmp_path: Path) -> Context:
 @pytest.fixture
 def client(ctx: Context) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
         yield client
 
 

@@ -18,6 +18,7 @@ from tests.unit.ingress_fakes import (
     COLUMNS,
     PREDICT,
     SETOSA,
+    check_contract,
     check_covered,
     covers,
     make_context,
@@ -32,6 +33,7 @@ def ctx(tmp_path: Path) -> Context:
 @pytest.fixture
 def client(ctx: Context) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
         yield client
 
 
@@ -158,7 +160,7 @@ def test_submit_list_and_follow_a_job(ctx: Context, client: TestClient) -> None:
     jobs = client.get("/v1/jobs", headers=PREDICT).json()["jobs"]
     assert [j["job_id"] for j in jobs] == ["raysubmit_1"]
     detail = client.get("/v1/jobs/raysubmit_1", headers=PREDICT).json()
-    assert detail["progress"] == {"trials_done": 1, "trials_total": 4}
+    assert detail["progress"]["trials_done"] == 1 and detail["progress"]["trials_total"] == 4
     missing = client.get("/v1/jobs/raysubmit_9", headers=PREDICT)
     assert (missing.status_code, missing.json()) == (404, {"detail": "no job raysubmit_9"})
 
@@ -186,10 +188,45 @@ def test_an_unreachable_job_api_is_a_503_to_retry(ctx: Context, client: TestClie
 
 
 # --- cluster, metrics, benchmarks -----------------------------------------------------------
+BENCHMARKS = {  # result files as `python -m jobs.benchmark` writes them
+    "serving": {
+        "id": "20260101T000000-serving-1",
+        "kind": "serving",
+        "created_at": 1_767_225_600.0,
+        "settings": {"model": "iris", "alias": "champion", "concurrency": 8},
+        "summary": {
+            "throughput_rps": 250.5,
+            "rows_per_s": 250.5,
+            "p50_ms": 6.5,
+            "p90_ms": 11.0,
+            "p99_ms": 30.0,
+            "errors": 0,
+            "requests": 2505,
+        },
+        "raw": {"mean_ms": 7.1, "statuses": {"200": 2505}},
+    },
+    "training": {
+        "id": "20260102T000000-training-2",
+        "kind": "training",
+        "created_at": 1_767_312_000.0,
+        "settings": {"dataset": "wine", "n_configs": 8},
+        "summary": {
+            "sequential_s": 40.0,
+            "parallel_s": 22.0,
+            "speedup": 1.818,
+            "n_configs": 8,
+            "best_score_sequential": 0.97,
+            "best_score_parallel": 0.97,
+        },
+        "raw": {"metric": "accuracy", "folds": 5},
+    },
+}
+
+
 @covers("GET /v1/cluster")
 def test_cluster_joins_state_jobs_and_links(ctx: Context, client: TestClient) -> None:
     cluster = client.get("/v1/cluster", headers=PREDICT).json()
-    assert cluster["totals"] == {"cpus_total": 2}
+    assert cluster["totals"]["cpus_total"] == 2
     assert [j["job_id"] for j in cluster["jobs"]] == ["raysubmit_1"]
     assert cluster["links"] == {
         "ray_dashboard": ctx.settings.ray_dashboard_url,
@@ -220,8 +257,8 @@ def test_benchmarks_submit_and_list(ctx: Context, client: TestClient) -> None:
     assert client.post("/v1/benchmarks", json={"kind": "nap"}, headers=ADMIN).status_code == 422
     folder = ctx.settings.benchmarks_dir
     folder.mkdir(parents=True)
-    (folder / "2026-01-01.json").write_text(json.dumps({"kind": "serving"}))
-    (folder / "2026-01-02.json").write_text(json.dumps({"kind": "training"}))
+    (folder / "2026-01-01.json").write_text(json.dumps(BENCHMARKS["serving"]))
+    (folder / "2026-01-02.json").write_text(json.dumps(BENCHMARKS["training"]))
     (folder / "2026-01-03.json").write_text("{half a file")
     results = client.get("/v1/benchmarks", headers=PREDICT).json()["results"]
-    assert results == [{"kind": "training"}, {"kind": "serving"}]  # newest first, bad skipped
+    assert [r["kind"] for r in results] == ["training", "serving"]  # newest first, bad skipped

@@ -16,7 +16,15 @@ from rayline.settings import Settings
 from rayline.state import StateStore
 from serve_app.http.app import Context, create_app
 from serve_app.scheduler import SchedulesApi, prometheus_text
-from tests.unit.ingress_fakes import ADMIN, PREDICT, Handle, check_covered, covers, make_context
+from tests.unit.ingress_fakes import (
+    ADMIN,
+    PREDICT,
+    Handle,
+    check_contract,
+    check_covered,
+    covers,
+    make_context,
+)
 from tests.unit.test_scheduling_engine import FakeRay
 
 SPEC = {"name": "iris", "dataset": {"source": "iris"}, "estimators": {"linear": {}}}
@@ -58,6 +66,7 @@ def ctx(tmp_path: Path, engine: Engine) -> Context:
 @pytest.fixture
 def client(ctx: Context) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
         yield client
 
 
@@ -132,6 +141,8 @@ def test_run_now_and_read_the_history(client: TestClient, ray: FakeRay) -> None:
     assert client.get("/v1/schedules/nightly/runs?limit=0", headers=PREDICT).status_code == 422
     assert client.get("/v1/schedules/nightly/runs?limit=201", headers=PREDICT).status_code == 422
     assert client.get("/v1/schedules/nightly/runs?offset=x", headers=PREDICT).status_code == 422
+    # Unicode digits pass str.isdigit but not int(): still a 422, never a 500.
+    assert client.get("/v1/schedules/nightly/runs?limit=²", headers=PREDICT).status_code == 422
     recent = client.get("/v1/schedule-runs", headers=PREDICT).json()["runs"]
     assert [r["schedule"] for r in recent] == ["nightly"]
 

@@ -139,13 +139,16 @@ def test_opening_again_and_from_another_process_keeps_data_and_version(uri: str)
         second.close()
 
 
-def test_stores_opened_at_once_migrate_once(uri: str) -> None:
-    stores = _at_once(4, lambda: StateStore(uri))
-    try:
-        assert _versions(stores[0].engine) == (_head(),)
-    finally:
-        for state in stores:
-            state.close()
+def test_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
+    # Several rounds on new files: the first connections race to switch the file to WAL.
+    for round_ in range(10):
+        uri = f"sqlite:///{tmp_path / str(round_) / 'state.db'}"
+        stores = _at_once(6, lambda uri=uri: StateStore(uri))  # type: ignore[misc]
+        try:
+            assert _versions(stores[0].engine) == (_head(),)
+        finally:
+            for state in stores:
+                state.close()
 
 
 def test_a_malformed_uri_is_refused_without_repeating_it() -> None:

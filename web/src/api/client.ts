@@ -15,6 +15,9 @@ import type {
   FeatureValue,
   Job,
   JobDetail,
+  JobLogs,
+  JobStopped,
+  JobSubmitted,
   ModelSchema,
   ModelVersion,
   PredictResponse,
@@ -22,6 +25,7 @@ import type {
   RegisteredModel,
   Schedule,
   ScheduleChanges,
+  ScheduleDeleted,
   ScheduleRun,
   ScheduleRunPage,
   ScheduleSpec,
@@ -222,7 +226,7 @@ export class ApiClient {
     return body.configs;
   }
 
-  submitJob(body: SubmitJobBody): Promise<{ job_id: string }> {
+  submitJob(body: SubmitJobBody): Promise<JobSubmitted> {
     return this.request('/v1/jobs', { method: 'POST', json: body });
   }
 
@@ -236,14 +240,14 @@ export class ApiClient {
   }
 
   async jobLogs(jobId: string, tail = 200, signal?: AbortSignal): Promise<string> {
-    const body = await this.request<{ logs: string }>(`/v1/jobs/${seg(jobId)}/logs`, {
+    const body = await this.request<JobLogs>(`/v1/jobs/${seg(jobId)}/logs`, {
       query: { tail },
       signal,
     });
     return body.logs;
   }
 
-  stopJob(jobId: string): Promise<{ stopped: boolean }> {
+  stopJob(jobId: string): Promise<JobStopped> {
     return this.request(`/v1/jobs/${seg(jobId)}/stop`, { method: 'POST' });
   }
 
@@ -291,8 +295,8 @@ export class ApiClient {
   predictCsv(name: string, alias: string, csv: string): Promise<PredictResponse> {
     return this.request(`/v1/models/${seg(name)}/predict`, {
       method: 'POST',
-      // JSON bodies carry return_proba; a CSV body cannot, so it rides in the query.
-      query: { alias, return_proba: 'true' },
+      // A CSV body has no return_proba: the ingress always answers it with probabilities.
+      query: { alias },
       text: { body: csv, contentType: 'text/csv' },
     });
   }
@@ -316,7 +320,7 @@ export class ApiClient {
     return this.request(`/v1/schedules/${seg(name)}`, { method: 'PATCH', json: changes });
   }
 
-  deleteSchedule(name: string): Promise<{ deleted: boolean }> {
+  deleteSchedule(name: string): Promise<ScheduleDeleted> {
     return this.request(`/v1/schedules/${seg(name)}`, { method: 'DELETE' });
   }
 
@@ -346,7 +350,7 @@ export class ApiClient {
 
   // --- benchmarks -----------------------------------------------------------------------
 
-  submitBenchmark(body: BenchmarkBody): Promise<{ job_id: string }> {
+  submitBenchmark(body: BenchmarkBody): Promise<JobSubmitted> {
     return this.request('/v1/benchmarks', { method: 'POST', json: body });
   }
 
