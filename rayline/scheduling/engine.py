@@ -116,8 +116,20 @@ class Engine:
             return self.store.update_schedule(name, next_fire=None)
 
     def delete(self, name: str) -> None:
+        """Delete a schedule made through the API; its runs still going are stopped (nothing
+        would enforce their timeout any more). Its run history is kept."""
         with self._lock:
             self._owned(name, "delete")
+            now = self.clock().timestamp()
+            for run in self.store.active_runs(name):
+                self.runner.stop(run.submission_id)
+                self.store.update_run(
+                    run.id,
+                    status="stopped",
+                    outcome="stopped",
+                    ended_at=now,
+                    error="stopped: its schedule was deleted",
+                )
             self.store.delete_schedule(name)
 
     def set_paused(self, name: str, paused: bool) -> ScheduleRecord:

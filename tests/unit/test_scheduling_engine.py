@@ -269,3 +269,17 @@ def test_new_data_fires_once_per_settled_change(store: StateStore, tmp_path: Pat
     assert len(ray.submitted) == 1
     run = store.last_run("nightly")
     assert run is not None and run.trigger == "new_data"
+
+
+def test_deleting_a_schedule_stops_its_running_job_and_keeps_the_history(
+    store: StateStore,
+) -> None:
+    ray, clock = FakeRay(), Clock(START)
+    engine = engine_for(store, ray, clock)
+    engine.create(spec(every="1h", timeout_s=60))
+    run = engine.run_now("nightly")
+    engine.delete("nightly")
+    assert ray.stopped == [run.submission_id]
+    done = store.get_run(run.id)
+    assert done is not None and (done.status, done.outcome) == ("stopped", "stopped")
+    assert store.get_schedule("nightly") is None
