@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,10 @@ def result_event(logs: str, event: str = "result") -> dict[str, Any]:
 
 
 LATEST_EVENTS = ("progress", "run", "result", "step", "promotion")
+MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas", "scikit-learn", "scipy", "skops")
+"""What loading a logged model needs, pinned to the versions that trained it. Named rather than
+inferred: MLflow's inference loads the model in a subprocess (~5 s a model) and lists whatever
+the driver happened to import."""
 """The event kinds of which `parse_events` keeps the last one."""
 
 
@@ -272,6 +277,7 @@ def log_and_register(
         input_example=example,
         serialization_format="skops",
         skops_trusted_types=integrity.skops_types_for(final.estimator),
+        pip_requirements=[f"{name}=={installed_version(name)}" for name in MODEL_REQUIREMENTS],
     )
     version = registry.register(
         info.model_uri,

@@ -69,6 +69,19 @@ class Slot:
         }
 
 
+def failure_info(model_id: str, exc: RaylineError) -> dict[str, Any]:
+    """The status of a model that could not be loaded, with the HTTP status its error maps to."""
+    name, _, ref = model_id.partition("@")
+    return {
+        "model_id": model_id,
+        "name": name,
+        "alias": ref,
+        "status": "failed",
+        "error": exc.detail,
+        "http_status": exc.status,
+    }
+
+
 def model_error(exc: RegistryError) -> RaylineError:
     """A registry error about a served model as the domain error a client sees."""
     if exc.status == 404:
@@ -229,13 +242,5 @@ class Predictor:
         try:
             slot = await self._slot()
         except RaylineError as exc:
-            name, _, ref = model_id.partition("@")
-            return {
-                "model_id": model_id,
-                "name": name,
-                "alias": ref,
-                "status": "failed",
-                "error": exc.detail,
-                "http_status": exc.status,
-            }
+            return failure_info(model_id, exc)
         return slot.info()

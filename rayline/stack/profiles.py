@@ -106,7 +106,7 @@ TEST = PortProfile("test", 5051, 6391, 8266, 8020, 52376, 10000)
 PRODUCTION_TEST = PortProfile("production-test", 5093, 6467, 8331, 8040, 52431, 20043)
 # tests/integration/test_scale_out.py: a head and a worker node, GCS fault tolerance.
 SCALE_OUT_TEST = PortProfile("scale-out-test", 5097, 6473, 8337, 8060, 52437, 20047)
-# `make chaos` (bench/chaos.py): the reliability and security suite.
+# `make chaos` (bench/chaos/): the load-and-fault suite.
 CHAOS = PortProfile("chaos", 5091, 6441, 8306, 8080, 52416, 20061)
 # bench/run_platform.py: cold start and idle memory of a stack of its own.
 BENCH_PLATFORM = PortProfile("bench-platform", 5061, 6401, 8276, 8100, 52386, 9011)

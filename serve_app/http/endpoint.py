@@ -30,7 +30,7 @@ class Answer(BaseModel):
     """Base of the response models: what a handler's JSON body always holds, and nothing else.
 
     Handlers build their bodies as plain dicts; the route tests validate every answer against
-    its row's model (tests/unit/ingress_fakes.py), so the two cannot drift apart."""
+    its row's model (tests/unit/routes/fakes.py), so the two cannot drift apart."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 

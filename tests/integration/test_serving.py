@@ -1,8 +1,8 @@
-"""The Serve application over real HTTP: every protocol, errors, auth, live alias promotion."""
+"""The Serve application over real HTTP: every protocol, errors, live alias promotion (the
+auth matrix is in test_security.py)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections import Counter
@@ -174,31 +174,6 @@ def test_transport_errors(serving: Stack) -> None:
     assert status == 413 and "bytes" in body["detail"]
     status, body, _ = serving.http("POST", "/v1/models/nope/predict", {"instances": [ROW]})
     assert status == 404 and "nope" in body["detail"]
-
-
-def test_auth_matrix_on_every_protected_route(serving: Stack) -> None:
-    checked = 0
-    for endpoint in ENDPOINTS:
-        if endpoint.role is None:
-            continue
-        path = endpoint.path.format(name="iris_it", alias="champion", job_id="raysubmit_x")
-        status, _, headers = serving.http(endpoint.method, path, key=None)
-        assert status == 401, (endpoint.method, path)
-        assert headers.get("WWW-Authenticate") == "Bearer"
-        assert (
-            serving.http(
-                endpoint.method, path, key=None, headers={"Authorization": "Bearer wrong"}
-            )[0]
-            == 401
-        )
-        if endpoint.role == "admin":
-            assert serving.http(endpoint.method, path, key="predict")[0] == 403, path
-        checked += 1
-    assert checked >= 20
-    basic = base64.b64encode(f"any:{serving.predict_key}".encode()).decode()
-    assert serving.http("GET", "/v1/whoami", key=None, headers={"Authorization": f"Basic {basic}"})[
-        1
-    ] == {"role": "predict"}
 
 
 def test_openapi_describes_every_route(serving: Stack) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.metadata import version as installed_version
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from rayline.integrity import MANIFEST_TAG
 from rayline.registry import SWEEP_TAG
+from rayline.training import MODEL_REQUIREMENTS
 from tests.conftest import write_config
 from tests.stack import BIN, Stack
 from tests.waiting import wait_until
@@ -32,6 +36,12 @@ def test_job_registers_a_verified_version_with_aliases(
     client = _client(stack)
     version = client.get_model_version("iris_it", iris_model["version"])
     assert json.loads(version.tags[MANIFEST_TAG])  # sha-256 per file, recorded at registration
+    # What loading the model needs, pinned to the training versions (not inferred by MLflow).
+    folder = mlflow.artifacts.download_artifacts(
+        f"models:/iris_it/{version.version}", tracking_uri=stack.settings.tracking_uri
+    )
+    requirements = (Path(folder) / "requirements.txt").read_text().split()
+    assert requirements == [f"{n}=={installed_version(n)}" for n in MODEL_REQUIREMENTS]
 
     parent = client.get_run(iris_model["run_id"])
     assert parent.info.status == "FINISHED"

@@ -32,7 +32,7 @@ from serve_app.routes.platform_schemas import Job
 from serve_app.routes.predict import ModelSchema
 from serve_app.routes.schedules import Schedule, ScheduleRun
 from serve_app.routes.v2 import V2_DATATYPES, Datatype
-from tests.unit.ingress_fakes import ADMIN, PREDICT, SETOSA, check_contract, make_context
+from tests.unit.routes.fakes import ADMIN, PREDICT, SETOSA, check_contract, make_context
 
 SNAPSHOT = PROJECT_ROOT / "web/src/api/openapi.json"
 GENERATED = PROJECT_ROOT / "web/src/api/schema.d.ts"

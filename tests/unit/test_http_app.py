@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from serve_app.http.app import Context, create_app
 from serve_app.http.endpoint import Endpoint
 from serve_app.routes import ENDPOINTS
-from tests.unit.ingress_fakes import (
+from tests.unit.routes.fakes import (
     ADMIN,
     ADMIN_KEY,
     PREDICT,

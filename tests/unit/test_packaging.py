@@ -197,7 +197,7 @@ def test_the_built_ui_ships_in_the_installed_package(installed: Installed, tmp_p
 def test_an_install_without_a_built_ui_has_no_ui_folder(
     installed_without_ui: Installed, tmp_path: Path
 ) -> None:
-    # The ingress then answers `/` with how to build the UI (tests/unit/test_routes.py).
+    # The ingress then answers `/` with how to build the UI (tests/unit/routes/test_predict.py).
     answer = run_installed(installed_without_ui, WEB_DIST, tmp_path)
     assert answer["index"] is False
     assert not Path(str(answer["dist"])).exists()

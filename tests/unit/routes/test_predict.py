@@ -4,12 +4,10 @@ health and model info, the OpenAPI document and the web UI.
 
 Each test is marked with the routes it covers (`covers`) and fails if it never requested one;
 `test_every_route_is_covered_by_a_test` fails if a row of `ENDPOINTS` is covered by none, here
-or in test_routes_platform.py and test_routes_schedules.py."""
+or in test_platform.py and test_schedules.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -19,14 +17,14 @@ from starlette.testclient import TestClient
 
 from rayline.errors import InvalidRows, ModelUnavailable
 from rayline.rows import Rows
-from serve_app.http.app import Context, create_app
+from serve_app.http.app import Context
 from serve_app.http.body import parse_csv
 from serve_app.routes import ENDPOINTS
 from serve_app.routes.mlflow import parse_mlflow
 from serve_app.routes.predict import parse_predict
 from serve_app.routes.v2 import parse_v2
 from serve_app.schemas import MlflowRequest, PredictRequest, V2Request
-from tests.unit.ingress_fakes import (
+from tests.unit.routes.fakes import (
     COLUMNS,
     COVERED,
     PREDICT,
@@ -34,34 +32,13 @@ from tests.unit.ingress_fakes import (
     SETOSA,
     TYPED_COLUMNS,
     VIRGINICA,
-    check_contract,
-    check_covered,
     covers,
-    make_context,
 )
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return make_context(tmp_path)
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context) -> Iterator[None]:
-    yield
-    check_covered(request.function, ctx)
 
 
 def test_every_route_is_covered_by_a_test() -> None:
     # Their tests mark routes on import.
-    from tests.unit import test_routes_platform, test_routes_schedules  # noqa: F401
+    from tests.unit.routes import test_platform, test_schedules  # noqa: F401
 
     table = set(ROUTE_NAMES)
     assert table - COVERED == set(), "routes no test covers"

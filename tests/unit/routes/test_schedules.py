@@ -3,7 +3,6 @@ a SQLite state database, with a fake Ray. Each test is marked with the routes it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,12 @@ from starlette.testclient import TestClient
 from rayline.scheduling.engine import Engine
 from rayline.settings import Settings
 from rayline.state import StateStore
-from serve_app.http.app import Context, create_app
+from serve_app.http.app import Context
 from serve_app.scheduler import SchedulesApi, prometheus_text
-from tests.unit.ingress_fakes import (
+from tests.unit.routes.fakes import (
     ADMIN,
     PREDICT,
     Handle,
-    check_contract,
-    check_covered,
     covers,
     make_context,
 )
@@ -61,19 +58,6 @@ def ctx(tmp_path: Path, engine: Engine) -> Context:
     context = make_context(tmp_path)
     context.scheduler = Handle(FakeScheduler(engine))
     return context
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context) -> Iterator[None]:
-    yield
-    check_covered(request.function, ctx)
 
 
 @covers("POST /v1/schedules", "GET /v1/schedules", "GET /v1/schedules/{name}")

@@ -1,46 +1,22 @@
 """The registry and platform routes in process (no Ray): models, versions, aliases, whoami,
 jobs, catalog, configs, cluster, metrics and benchmarks, over a fake registry and job API.
-Each test is marked with the routes it covers; see test_routes.py."""
+Each test is marked with the routes it covers; see test_predict.py."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
-from serve_app.http.app import Context, create_app
+from serve_app.http.app import Context
 from serve_app.schemas import BenchmarkRequest, JobRequest
-from tests.unit.ingress_fakes import (
+from tests.unit.routes.fakes import (
     ADMIN,
     COLUMNS,
     PREDICT,
     SETOSA,
-    check_contract,
-    check_covered,
     covers,
-    make_context,
 )
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return make_context(tmp_path)
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-        client.event_hooks = {"response": [check_contract]}  # every answer, against its model
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def _covered_routes_were_requested(request: pytest.FixtureRequest, ctx: Context) -> Iterator[None]:
-    yield
-    check_covered(request.function, ctx)
 
 
 # --- registry -------------------------------------------------------------------------------

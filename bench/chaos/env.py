@@ -10,14 +10,12 @@ that stack first (its Ray temp dir or its pid file).
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from rayline import stack as stack_module
 from rayline.ray_api import dashboard_get
 from rayline.stack.harness import LocalStack
 from rayline.stack.profiles import CHAOS
@@ -33,11 +31,6 @@ START_ATTEMPTS = 2
 
 class ChaosStack(LocalStack):
     """The running chaos stack, and what Ray's state API says of its Serve replicas."""
-
-    @property
-    def temp_dir(self) -> str:
-        started = json.loads((self.home / "started.json").read_text())
-        return str(started.get("ray_temp_dir") or stack_module.ray_temp_dir(self.settings))
 
     def dashboard(self, path: str, timeout: float = 10) -> Any:
         return dashboard_get(self.settings, path, timeout=timeout)

@@ -1,5 +1,5 @@
-"""The chaos suite's faults: killed replicas and drivers, an MLflow outage, racing promotions and
-a tampered model. Every process signalled here is first proven to belong to the chaos stack."""
+"""The chaos suite's faults: killed replicas and drivers, an MLflow outage and racing promotions.
+Every process signalled here is first proven to belong to the chaos stack."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.chaos_checks import replica_log_lines
-from bench.chaos_env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
+from bench.chaos.env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
 from bench.train_config import write_config
 from rayline import stack as stack_module
 from rayline.training import parse_events
@@ -229,72 +227,4 @@ def concurrent_promotions(stack: ChaosStack, model: str, alias: str = "canary") 
         "final_version": final,
         "versions_holding_alias": holders,
         "concurrent_promotions_ok": ok,
-    }
-
-
-# --- model integrity ----------------------------------------------------------------------------
-def _skops_file(stack: ChaosStack, model: str, version: str) -> Path:
-    from mlflow import MlflowClient
-
-    source = MlflowClient(stack.settings.tracking_uri).get_model_version(model, version).source
-    model_id = str(source).rsplit("/", 1)[-1]  # models:/m-<id>
-    root = Path(stack.settings.artifacts_destination)
-    (path,) = [p for p in root.rglob("model.skops") if model_id in p.parts]
-    return path
-
-
-def tampered_model(stack: ChaosStack, model: str) -> dict[str, Any]:
-    """Version 1 serves as champion; append a byte to version 2's model.skops on disk, point
-    champion at 2: the replica must refuse it (log line), keep version 1 and keep answering."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(stack.settings.tracking_uri)
-    manifest = client.get_model_version(model, "2").tags.get("rayline.manifest")
-    row = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
-    predict = f"/v1/models/{model}/predict"
-    stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "1"})
-    before = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and before != "1":  # the watcher polls every second
-        answer = stack.http("POST", predict, row)[1]
-        before = answer.get("version") if isinstance(answer, dict) else None
-        time.sleep(0.5)
-    skops = _skops_file(stack, model, "2")
-    skops.write_bytes(skops.read_bytes() + b"\0")
-    promoted = stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "2"})[0]
-    info: dict[str, Any] = {}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        info = stack.http("GET", f"/model-info?model={model}@champion")[1]["models"][0]
-        if info.get("last_error"):
-            break
-        time.sleep(1)
-    answers = [stack.http("POST", predict, row) for _ in range(10)]
-    served = sorted({str(a[1].get("version")) for a in answers if isinstance(a[1], dict)})
-    statuses = sorted({a[0] for a in answers})
-    direct = stack.http("POST", predict + "?version=2", row)
-    time.sleep(2)  # replica logs are flushed asynchronously
-    log_lines = replica_log_lines(stack.temp_dir, rf"keeping {model}@champion.*IntegrityError")
-    refused = (
-        bool(manifest)
-        and before == "1"
-        and promoted == 200
-        and info.get("version") == "1"
-        and "IntegrityError" in str(info.get("last_error"))
-        and statuses == [200]
-        and served == ["1"]
-        and direct[0] == 503
-        and bool(log_lines)
-    )
-    stack.http("POST", f"/v1/models/{model}/aliases/champion", {"version": "1"})
-    return {
-        "manifest_recorded": bool(manifest),
-        "tampered_file": str(skops),
-        "served_before": before,
-        "served_after": served,
-        "statuses_after": statuses,
-        "model_info_last_error": str(info.get("last_error"))[:300],
-        "direct_version_2": {"status": direct[0], "detail": str(direct[1])[:200]},
-        "replica_log": log_lines,
-        "tampered_model_refused": refused,
     }

@@ -32,7 +32,7 @@ from serve_app.http.auth import load_keys
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.metrics import Delta
-from serve_app.predictor import Slot
+from serve_app.predictor import Slot, failure_info
 from serve_app.routes import ENDPOINTS
 from serve_app.schemas import AppArgs, BenchmarkRequest, JobRequest
 
@@ -148,15 +148,7 @@ class FakePredictor:
         try:
             return self._slot(model_id).info()
         except RaylineError as exc:
-            name, _, ref = model_id.partition("@")
-            return {
-                "model_id": model_id,
-                "name": name,
-                "alias": ref,
-                "status": "failed",
-                "error": exc.detail,
-                "http_status": exc.status,
-            }
+            return failure_info(model_id, exc)
 
     async def predict(self, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
         self.calls.append((model_id, rows, want_proba))

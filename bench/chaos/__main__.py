@@ -1,0 +1,169 @@
+"""`make chaos`: Rayline's load-and-fault suite (issue #7) against a real local stack.
+
+    python -m bench.chaos [--quick] [--keep] [--reuse]
+
+It starts its own Ray head and MLflow server (`rayline.stack.harness`, its own RAYLINE_HOME, the
+`chaos` profile's ports), trains a small model with `ray job submit`, deploys serve_config.yaml
+with `serve deploy`, then runs:
+
+1. load: a step load finds the capacity knee C; 0.7·C for 3 minutes, 2·C for 1 minute, then
+   the time until p99 is back within twice the steady p99;
+2. replica_kill: a Predictor replica SIGKILLed every 20 s under retrying load at 0.5·C;
+3. fuzz: schemathesis cases for every operation in /openapi.json (no 5xx, no error body with a
+   traceback or an echo of the request), while second_version trains version 2 and killed_job
+   SIGKILLs a training driver mid-sweep in the background;
+4. mlflow_outage: MLflow stopped for 30 s under retrying load at 0.5·C;
+5. promotions: 20 racing promotions of one alias.
+
+Load is expressed as C, the knee's concurrency; x·C is offered as an open-loop arrival rate of
+x times the knee's throughput (by Little's law the same as x·C clients at the knee's latency),
+because a closed loop slows down with the server and cannot overload it. Everything is written
+to bench/results/reliability.json; nothing here asserts, the summary says which targets hold.
+
+The deterministic security checks (hostile inputs, the auth matrix, Ray's token, loopback
+listeners) are pytest tests in tests/integration/test_security.py, the tampered model in
+tests/integration/test_tampered_model.py; `make test` runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import report as report_files
+from bench.chaos import env, faults, fuzz
+from bench.chaos.figures import BLOWUP, KNEE_SHARE, QUICK, Plan, build_summary
+from bench.chaos.phases import (
+    MODEL,
+    RETRY,
+    guard,
+    load_phase,
+    mlflow_outage_phase,
+    ready,
+    replica_kill_phase,
+    second_version_then_killed_job,
+    setup,
+)
+from rayline.benchmarking.stats import finite
+from rayline.stack.profiles import CHAOS, PortsInUse
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "reliability.json"
+PACKAGES = ("ray", "mlflow", "scikit-learn", "schemathesis", "hypothesis", "aiohttp")
+"""Whose versions the report records."""
+
+
+def write(report: dict[str, Any], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, default=str, allow_nan=False)
+    path.write_text(text + "\n")
+
+
+def run_suite(
+    stack: env.ChaosStack, plan: Plan, parts: dict[str, Any], only: frozenset[str]
+) -> None:
+    def phase(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if only and name not in only:
+            return {}
+        print(f"[chaos] {name} …", flush=True)
+        result = parts[name] = guard(fn)
+        shown = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
+        print(f"[chaos] {name}: {json.dumps(finite(shown), default=str)[:600]}", flush=True)
+        return result
+
+    load = phase("load", lambda: asyncio.run(load_phase(stack, plan)))
+    knee_rps = (load.get("knee") or {}).get("throughput_rps") or 20.0
+    half = round(0.5 * knee_rps, 2)
+    phase("replica_kill", lambda: asyncio.run(replica_kill_phase(stack, half, plan)))
+    phase("ready_after_kills", lambda: ready(stack))
+    background = threading.Thread(
+        target=second_version_then_killed_job, args=(stack, parts), daemon=True
+    )
+    if not only or "killed_job" in only:
+        background.start()
+    phase("fuzz", lambda: fuzz.fuzz(stack, plan.fuzz_examples))
+    if background.is_alive():
+        print("[chaos] waiting for version 2 and the killed-driver check …", flush=True)
+        background.join(timeout=600)
+        for name in ("second_version", "killed_job"):
+            print(f"[chaos] {name}: {json.dumps(finite(parts.get(name)), default=str)[:600]}")
+    phase("mlflow_outage", lambda: asyncio.run(mlflow_outage_phase(stack, half, plan)))
+    phase("promotions", lambda: faults.concurrent_promotions(stack, MODEL))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="short phases (development only)")
+    parser.add_argument("--keep", action="store_true", help="leave the chaos stack running")
+    parser.add_argument("--reuse", action="store_true", help="use a stack --keep left running")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated parts to run (development; default: all): load, replica_kill, "
+        "ready_after_kills, fuzz, killed_job (with second_version), mlflow_outage, promotions",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    started_at, t0 = time.time(), time.monotonic()
+    report: dict[str, Any] = {
+        "suite": "make chaos (issue #7: load and faults)",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at)),
+        "quick": args.quick,
+        "machine_at_start": report_files.machine(),
+        "versions": report_files.versions(PACKAGES),
+        "settings": {
+            "home": str(env.HOME),
+            "ports": CHAOS.ports(),
+            "model": MODEL,
+            "plan": plan.__dict__,
+            "knee_rule": {"share_of_peak": KNEE_SHARE, "p99_blowup": BLOWUP},
+            "retry": RETRY.__dict__,
+            "bind": "127.0.0.1 (Serve's HAProxy, Ray dashboard, MLflow)",
+        },
+    }
+    parts: dict[str, Any] = {}
+    stacks: list[env.ChaosStack] = []
+    try:
+        if args.reuse:
+            stacks.append(env.attach())
+        else:
+            print(f"[chaos] starting the chaos stack in {env.HOME} …", flush=True)
+            try:
+                stacks.append(env.start())
+            except (SystemExit, PortsInUse) as exc:  # how a start that failed is reported
+                parts["setup"] = {"error": f"the chaos stack did not start: {exc}"}
+                raise
+            parts["setup"] = guard(lambda: setup(stacks[0]))
+            print(f"[chaos] setup: {parts['setup']}", flush=True)
+        if "error" not in parts.get("setup", {}):
+            only = frozenset(p for p in args.only.split(",") if p)
+            run_suite(stacks[0], plan, parts, only)
+    finally:
+        if stacks and not args.keep:
+            print("[chaos] stopping the chaos stack …", flush=True)
+            with contextlib.suppress(Exception):
+                env.stop(stacks[0])
+        report["duration_s"] = round(time.monotonic() - t0, 1)
+        report["machine_at_end"] = report_files.machine()
+        report["summary"] = build_summary(parts)
+        report["parts"] = parts
+        write(finite(report), args.output)
+        print(f"[chaos] wrote {args.output} after {report['duration_s']:.0f}s")
+        print(json.dumps(finite(report["summary"]), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
