@@ -81,13 +81,15 @@ e2e: $(VENV)/.installed web browser
 web-test: web
 	cd web && npm run check:api && npm run typecheck && npm run lint && npm test
 
-# Tests run in a random order (pytest-randomly); `make test SEED=N` replays an order.
+# Tests run in a random order (pytest-randomly); `make test SEED=N` replays an order. Two
+# pytest-xdist workers: each stack's tests stay on one worker (tests/conftest.py).
 SEED ?= $(shell date +%s)
+WORKERS ?= 2
 
 test: install browser
 	$(MAKE) lint typecheck web-test
 	@echo "pytest order seed: $(SEED) (replay it with: make test SEED=$(SEED))"
-	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED)
+	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED) -n $(WORKERS)
 
 bench: up
 	$(BIN)/python -m bench.run_all

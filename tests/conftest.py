@@ -1,6 +1,17 @@
-"""Shared test setup: the session stack's fixtures, and `write_config` for the tests' configs."""
+"""Shared test setup: the session stack's fixtures, `write_config` for the tests' configs, and
+how `make test` spreads the suite over two pytest-xdist workers.
+
+A stack starts once per worker that asks for it, so every test of one stack runs on one worker:
+the integration and browser tests share the session stack (tests/stack.py), test_production.py
+has its own cluster. The two stack groups start first, one per worker; the unit tests, a
+module at a time, fill in wherever a worker is free.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+import pytest
 
 # `write_config` lives in the bench (which `make chaos` runs and must not import the tests);
 # re-exported so `from tests.conftest import write_config` keeps working.
@@ -8,3 +19,46 @@ from bench.train_config import write_config as write_config
 
 # The session fixtures `stack`, `iris_model` and `serving` (real Ray, MLflow and Serve).
 pytest_plugins = ["tests.stack"]
+
+STACK_GROUPS = (
+    ("production-stack", "production", ("tests/integration/test_production.py",)),
+    ("session-stack", "stack", ("tests/integration/", "tests/e2e/")),
+)
+"""(group, the fixture that starts its stack, where its tests live), first match wins."""
+
+
+def stack_group(nodeid: str) -> str | None:
+    for group, _, places in STACK_GROUPS:
+        if nodeid.startswith(places):
+            return group
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stack groups first (the longest work), in the same order on every worker; a test that
+    uses a stack outside its group's folder would start a second copy of it, so it is refused."""
+    for item in items:
+        group = stack_group(item.nodeid)
+        for name, fixture, _ in STACK_GROUPS:
+            if fixture in getattr(item, "fixturenames", ()) and group != name:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the `{fixture}` fixture but is not among the tests of "
+                    f"{name}; move it there or add its place to STACK_GROUPS in tests/conftest.py"
+                )
+    order = [group for group, _, _ in STACK_GROUPS]
+    items.sort(key=lambda item: order.index(g) if (g := stack_group(item.nodeid)) else len(order))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroups(LoadScopeScheduling):  # type: ignore[misc]
+        """Work units: one per stack group, one per other test module, in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return stack_group(nodeid) or str(super()._split_scope(nodeid))
+
+    config.option.loadscopereorder = False
+    return StackGroups(config, log)

@@ -102,16 +102,14 @@ class PortProfile:
 DEV = PortProfile("dev", *(Settings.model_fields[field].default for field in PORT_FIELDS))
 # tests/stack.py: the session stack of the integration and browser tests.
 TEST = PortProfile("test", 5051, 6391, 8266, 8020, 52376, 10000)
-# tests/integration/test_production.py: MLflow on PostgreSQL, artifacts and datasets on S3.
+# tests/integration/cluster.py: two nodes, GCS fault tolerance, PostgreSQL and S3.
 PRODUCTION_TEST = PortProfile("production-test", 5093, 6467, 8331, 8040, 52431, 20043)
-# tests/integration/test_scale_out.py: a head and a worker node, GCS fault tolerance.
-SCALE_OUT_TEST = PortProfile("scale-out-test", 5097, 6473, 8337, 8060, 52437, 20047)
 # `make chaos` (bench/chaos/): the load-and-fault suite.
 CHAOS = PortProfile("chaos", 5091, 6441, 8306, 8080, 52416, 20061)
 # bench/run_platform.py: cold start and idle memory of a stack of its own.
 BENCH_PLATFORM = PortProfile("bench-platform", 5061, 6401, 8276, 8100, 52386, 9011)
 
-PROFILES = {p.name: p for p in (DEV, TEST, PRODUCTION_TEST, SCALE_OUT_TEST, CHAOS, BENCH_PLATFORM)}
+PROFILES = {p.name: p for p in (DEV, TEST, PRODUCTION_TEST, CHAOS, BENCH_PLATFORM)}
 """Every stack that may run on this machine at the same time as the others, by name."""
 
 

@@ -21,6 +21,11 @@ from pathlib import Path
 from rayline.settings import Settings
 
 BIN = Path(sys.executable).parent
+RAY_STOP_GRACE_S = 3.0
+"""How long a stopping Ray head gets after SIGTERM before SIGKILL. Its workers, replicas and
+dashboard exit within a second; gcs_server, the raylet and the autoscaler's monitor wait on each
+other and would hold on for the full grace (like `ray stop`'s own), with nothing left to save:
+a head's state lives in the GCS (and in Redis when fault tolerance is on), not on its way out."""
 """This environment's console scripts: `ray`, `mlflow`, `serve`, `rayline-haproxy`."""
 
 
@@ -160,9 +165,10 @@ def listening(settings: Settings) -> list[dict[str, object]]:
 
 def stop_ray(temp_dir: str, gcs_address: str | None = None) -> None:
     """Stop the Ray processes of this head, nothing else."""
-    _terminate(_with_descendants(_pids_using(*_head_markers(temp_dir, gcs_address))))
+    head = _with_descendants(_pids_using(*_head_markers(temp_dir, gcs_address)))
+    _terminate(head, seconds=RAY_STOP_GRACE_S)
     # Workers of that head exit with their raylet; sweep any that outlived it.
-    _terminate(_with_descendants(_pids_using(temp_dir)), seconds=5)
+    _terminate(_with_descendants(_pids_using(temp_dir)), seconds=RAY_STOP_GRACE_S)
 
 
 def stop_mlflow(pid: int) -> None:

@@ -1,4 +1,4 @@
-"""Real production stores and a private Rayline stack for the production and scale-out tests.
+"""Real production stores and a private Rayline stack for the production tests (cluster.py).
 
 A SeaweedFS S3 server (real SigV4 auth) and a throw-away PostgreSQL database on loopback, and a
 Rayline stack of the product's harness (`rayline.stack.harness`) on its own profile's ports,

@@ -79,9 +79,7 @@ def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
     unset = [name for name in os.environ if name.startswith("RAYLINE_")]
     with environ({}, unset):  # `make up` with no RAYLINE_* settings: Settings' defaults
         assert PROFILES["dev"] == PortProfile.from_settings("dev", Settings(_env_file=None))
-    assert {"dev", "test", "production-test", "scale-out-test", "chaos", "bench-platform"} <= set(
-        PROFILES
-    )
+    assert {"dev", "test", "production-test", "chaos", "bench-platform"} <= set(PROFILES)
     for name, one in PROFILES.items():
         ray_env = stack.ray_env(Settings(serve_port=one.serve_port))
         assert {
