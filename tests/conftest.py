@@ -2,9 +2,9 @@
 how `make test` spreads the suite over two pytest-xdist workers.
 
 A stack starts once per worker that asks for it, so every test of one stack runs on one worker:
-the integration and browser tests share the session stack (tests/stack.py), test_production.py
-has its own cluster. The two stack groups start first, one per worker; the unit tests, a
-module at a time, fill in wherever a worker is free.
+the tests in tests/integration/production/ share a cluster of their own, the other integration
+and browser tests the session stack (tests/stack.py). The two stack groups start first, one per
+worker, each in a row; the unit tests, a module at a time, fill in wherever a worker is free.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.train_config import write_config as write_config
 pytest_plugins = ["tests.stack"]
 
 STACK_GROUPS = (
-    ("production-stack", "production", ("tests/integration/test_production.py",)),
+    ("production-stack", "production", ("tests/integration/production/",)),
     ("session-stack", "stack", ("tests/integration/", "tests/e2e/")),
 )
 """(group, the fixture that starts its stack, where its tests live), first match wins."""

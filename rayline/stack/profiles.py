@@ -102,7 +102,7 @@ class PortProfile:
 DEV = PortProfile("dev", *(Settings.model_fields[field].default for field in PORT_FIELDS))
 # tests/stack.py: the session stack of the integration and browser tests.
 TEST = PortProfile("test", 5051, 6391, 8266, 8020, 52376, 10000)
-# tests/integration/cluster.py: two nodes, GCS fault tolerance, PostgreSQL and S3.
+# tests/integration/production/cluster.py: two nodes, GCS fault tolerance, PostgreSQL and S3.
 PRODUCTION_TEST = PortProfile("production-test", 5093, 6467, 8331, 8040, 52431, 20043)
 # `make chaos` (bench/chaos/): the load-and-fault suite.
 CHAOS = PortProfile("chaos", 5091, 6441, 8306, 8080, 52416, 20061)

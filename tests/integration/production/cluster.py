@@ -29,6 +29,18 @@ from tests.waiting import wait_until
 
 REDIS = ("127.0.0.1", 6379)
 BUCKET = "rayline-prod"
+SETOSA = {
+    "sepal_length_cm": 5.1,
+    "sepal_width_cm": 3.5,
+    "petal_length_cm": 1.4,
+    "petal_width_cm": 0.2,
+}
+VIRGINICA = {
+    "sepal_length_cm": 6.7,
+    "sepal_width_cm": 3.0,
+    "petal_length_cm": 5.2,
+    "petal_width_cm": 2.3,
+}
 
 
 @dataclass
@@ -55,6 +67,12 @@ class Production:
         )
         rows: list[dict[str, Any]] = reply["data"]["result"]["result"]
         return [r for r in rows if all(str(r.get(k)) == v for k, v in filters.items())]
+
+    def predict(self, timeout: float = 10) -> tuple[int, Any]:
+        """One setosa row to the served `iris_prod` (conftest.py)."""
+        return self.stack.api(
+            "POST", "/v1/models/iris_prod/predict", {"instances": [SETOSA]}, timeout=timeout
+        )
 
     def alive_nodes(self) -> list[str]:
         return sorted(n["node_id"] for n in self.state("nodes") if n["state"] == "ALIVE")

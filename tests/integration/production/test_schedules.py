@@ -1,5 +1,6 @@
-"""Schedules on the real stack: ticks fire real Ray Jobs that register in MLflow, exactly once
-through a killed scheduler and a redeploy; forbid, timeout, failure alerts (webhook, counter)."""
+"""Schedules on the production cluster: ticks fire real Ray Jobs that register in MLflow,
+exactly once through a killed scheduler and a redeploy; forbid, timeout, failure alerts
+(webhook, counter); the state in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -72,69 +73,69 @@ def _jobs_of(stack: Stack, name: str) -> list[Any]:
 
 
 def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
-    serving: Stack,
+    cluster: Stack,
 ) -> None:
     name = "iris-every"
     body = {"name": name, "spec": small_spec("sched_iris"), "every": "1m"}
-    with schedule(serving, body) as created:
+    with schedule(cluster, body) as created:
         assert created["description"] == "every 1m", created
         first = wait_until(
-            lambda: run_where(serving, name, trigger="every"), 90, "the first tick's run"
+            lambda: run_where(cluster, name, trigger="every"), 90, "the first tick's run"
         )[-1]
         # Kill the scheduler while its run is going: the restarted one follows it to the end.
-        victims = wait_until(lambda: serving.replica_pids("Scheduler"), 30, "the Scheduler replica")
+        victims = wait_until(lambda: cluster.replica_pids("Scheduler"), 30, "the Scheduler replica")
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         wait_until(
-            lambda: serving.replica_pids("Scheduler") - victims,
+            lambda: cluster.replica_pids("Scheduler") - victims,
             90,
             "Serve to restart the Scheduler",
         )
         done = wait_until(
-            lambda: run_where(serving, name, id=first["id"], status="succeeded"),
+            lambda: run_where(cluster, name, id=first["id"], status="succeeded"),
             180,
             "the first run to finish",
         )[0]
         assert done["outcome"] == "promoted", done
         assert done["model"] == "sched_iris" and done["version"] == "1"
         assert done["score"] is not None and done["metric"] == "accuracy"
-        tags = MlflowClient(serving.settings.tracking_uri).get_run(done["mlflow_run_id"]).data.tags
+        tags = MlflowClient(cluster.settings.tracking_uri).get_run(done["mlflow_run_id"]).data.tags
         assert tags["rayline.schedule"] == name
         assert tags["rayline.submission_id"] == done["submission_id"]
         assert tags["rayline.trigger"] == "every"
 
         # Redeploy while the next tick's run is in progress: nothing is lost, nothing doubled.
         second = wait_until(
-            lambda: [r for r in runs(serving, name) if r["id"] != first["id"]],
+            lambda: [r for r in runs(cluster, name) if r["id"] != first["id"]],
             90,
             "the second tick's run",
         )[-1]
-        config = yaml.safe_load((serving.configs / "serve_config.yaml").read_text())
+        config = yaml.safe_load((cluster.configs / "serve_config.yaml").read_text())
         config["applications"][0]["args"]["scheduler_tick_s"] = 2
-        path = serving.configs / "serve_config_tick2.yaml"
+        path = cluster.configs / "serve_config_tick2.yaml"
         path.write_text(yaml.safe_dump(config))
-        serving.run(str(BIN / "serve"), "deploy", str(path))
-        stack_module.wait_ready(serving.settings, seconds=240)
-        status, listed, _ = serving.http("GET", "/v1/schedules", key="predict")
+        cluster.run(str(BIN / "serve"), "deploy", str(path))
+        stack_module.wait_ready(cluster.settings, seconds=240)
+        status, listed, _ = cluster.http("GET", "/v1/schedules", key="predict")
         assert status == 200 and name in [s["name"] for s in listed["schedules"]]
         repeat = wait_until(
-            lambda: run_where(serving, name, id=second["id"], status="succeeded"),
+            lambda: run_where(cluster, name, id=second["id"], status="succeeded"),
             180,
             "the second run to finish",
         )[0]
         # Same config, same data: nothing new to learn.
         assert repeat["outcome"] == "skipped", repeat
-        status, _, _ = serving.http("POST", f"/v1/schedules/{name}/pause")
+        status, _, _ = cluster.http("POST", f"/v1/schedules/{name}/pause")
         assert status == 200
 
-        recorded = runs(serving, name)
+        recorded = runs(cluster, name)
         ids = [r["submission_id"] for r in recorded]
         times = [r["scheduled_time"] for r in recorded if r["trigger"] == "every"]
         assert len(times) == len(set(times)), "a tick was recorded twice"
-        jobs = _jobs_of(serving, name)
+        jobs = _jobs_of(cluster, name)
         assert sorted(j.submission_id for j in jobs) == sorted(ids), "one Ray job per run"
 
-        status, text, _ = serving.http("GET", "/metrics", key="predict")
+        status, text, _ = cluster.http("GET", "/metrics", key="predict")
         assert status == 200
         assert f'rayline_schedule_runs_total{{schedule="{name}",outcome="promoted"}} 1' in text
         assert f'rayline_schedule_last_success_timestamp_seconds{{schedule="{name}"}}' in text
@@ -168,7 +169,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
-    serving: Stack, webhook: tuple[str, list[dict[str, Any]]], tmp_path: Path
+    cluster: Stack, webhook: tuple[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     url, received = webhook
     data = tmp_path / "no_label.csv"
@@ -179,11 +180,11 @@ def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
     )
     name = "broken-data"
     body = {"name": name, "spec": spec, "cron": "0 0 1 1 *", "webhook_url": url}
-    with schedule(serving, body):
-        status, run, _ = serving.http("POST", f"/v1/schedules/{name}/run")
+    with schedule(cluster, body):
+        status, run, _ = cluster.http("POST", f"/v1/schedules/{name}/run")
         assert status == 202 and run["trigger"] == "manual", run
         failed = wait_until(
-            lambda: run_where(serving, name, id=run["id"], outcome="failed"),
+            lambda: run_where(cluster, name, id=run["id"], outcome="failed"),
             180,
             "the run to fail",
         )[0]
@@ -191,11 +192,11 @@ def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
         assert "label" in failed["error"], failed["error"]
         alert = wait_until(lambda: received, 60, "the webhook call")[0]
         assert alert["schedule"] == name and alert["run"]["outcome"] == "failed"
-        status, text, _ = serving.http("GET", "/metrics", key="predict")
+        status, text, _ = cluster.http("GET", "/metrics", key="predict")
         assert f'rayline_schedule_runs_total{{schedule="{name}",outcome="failed"}} 1' in text
 
 
-def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(serving: Stack) -> None:
+def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(cluster: Stack) -> None:
     # 36 forests of 300-800 trees, 5 folds each, on digits: minutes on two cores.
     slow = small_spec(
         "sched_slow",
@@ -212,38 +213,38 @@ def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(serving: Stac
     name = "slow-forbid"
     # The manual run starts at once; the first tick comes at the next minute, while it goes.
     body = {"name": name, "spec": slow, "every": "1m", "timeout_s": 75}
-    with schedule(serving, body):
-        status, first, _ = serving.http("POST", f"/v1/schedules/{name}/run")
+    with schedule(cluster, body):
+        status, first, _ = cluster.http("POST", f"/v1/schedules/{name}/run")
         assert status == 202 and first["status"] == "running", first
 
         def tick_decided() -> list[dict[str, Any]]:
             return [
-                r for r in run_where(serving, name, trigger="every") if r["status"] != "pending"
+                r for r in run_where(cluster, name, trigger="every") if r["status"] != "pending"
             ]
 
         tick = wait_until(tick_decided, 90, "the tick during the run")[0]
         assert (tick["status"], tick["outcome"]) == ("skipped", "skipped"), tick
         assert "forbid" in tick["error"]
         stopped = wait_until(
-            lambda: run_where(serving, name, id=first["id"], outcome="timeout"),
+            lambda: run_where(cluster, name, id=first["id"], outcome="timeout"),
             120,
             "the timeout to stop the run",
         )[0]
         assert stopped["status"] == "stopped"
-        serving.http("POST", f"/v1/schedules/{name}/pause")
-        started = [r["submission_id"] for r in runs(serving, name) if r["status"] != "skipped"]
-        assert sorted(j.submission_id for j in _jobs_of(serving, name)) == sorted(started)
+        cluster.http("POST", f"/v1/schedules/{name}/pause")
+        started = [r["submission_id"] for r in runs(cluster, name) if r["status"] != "skipped"]
+        assert sorted(j.submission_id for j in _jobs_of(cluster, name)) == sorted(started)
 
         def first_job_status() -> str:
             (job,) = [
-                j for j in _jobs_of(serving, name) if j.submission_id == first["submission_id"]
+                j for j in _jobs_of(cluster, name) if j.submission_id == first["submission_id"]
             ]
             return str(getattr(job.status, "value", job.status))
 
         wait_until(lambda: first_job_status() == "STOPPED", 60, "Ray to stop the job")
 
 
-def test_invalid_schedules_are_refused_naming_the_field(serving: Stack) -> None:
+def test_invalid_schedules_are_refused_naming_the_field(cluster: Stack) -> None:
     cases = [
         ({"name": "bad-cron", "config": "iris", "cron": "61 * * * *"}, "cron"),
         (
@@ -253,10 +254,10 @@ def test_invalid_schedules_are_refused_naming_the_field(serving: Stack) -> None:
         ({"name": "bad-config", "config": "no_such_config", "every": "1h"}, "config"),
     ]
     for body, field in cases:
-        status, answer, _ = serving.http("POST", "/v1/schedules", body)
+        status, answer, _ = cluster.http("POST", "/v1/schedules", body)
         assert status == 422, (body, answer)
         assert field in answer["detail"], answer
-    status, answer, _ = serving.http(
+    status, answer, _ = cluster.http(
         "POST", "/v1/schedules", {"name": "x1", "config": "iris", "every": "1h"}, key="predict"
     )
     assert status == 403

@@ -1,19 +1,12 @@
-"""Production on one machine, as `cluster.yaml` runs it (tests/integration/cluster.py): two Ray
-nodes with GCS fault tolerance in Redis, MLflow on a real PostgreSQL with artifacts in a real
-S3-compatible server (SeaweedFS, SigV4 auth), Rayline's state in PostgreSQL, set by settings
-alone. Train → register → serve with the sweep's trials on both nodes and the Predictor on the
-second one; `s3://` datasets; a new-data schedule; the GCS killed and restarted while
-predictions go on."""
+"""Production stores by settings alone: MLflow on a real PostgreSQL with artifacts in a real
+S3-compatible server (SeaweedFS, SigV4 auth), `s3://` datasets, a new-data schedule whose state
+lives in PostgreSQL, no credential anywhere it should not be, and the API keys of the
+environment (production mode) used by a benchmark job."""
 
 from __future__ import annotations
 
 import io
-import os
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,63 +14,13 @@ import pytest
 from rayline.datasets import load_builtin
 from rayline.stack import ray_temp_dir
 from rayline.stack.harness import BIN
-from rayline.stack.profiles import port_free
 from rayline.training import result_event
 from tests.conftest import write_config
-from tests.integration.cluster import (
-    BUCKET,
-    REDIS,
-    Production,
-    gcs_process,
-    production_cluster,
-    wait_for,
-)
+from tests.integration.production.cluster import BUCKET, SETOSA, VIRGINICA, Production
 from tests.integration.stores import pg_query
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-SETOSA = {
-    "sepal_length_cm": 5.1,
-    "sepal_width_cm": 3.5,
-    "petal_length_cm": 1.4,
-    "petal_width_cm": 0.2,
-}
-VIRGINICA = {
-    "sepal_length_cm": 6.7,
-    "sepal_width_cm": 3.0,
-    "petal_length_cm": 5.2,
-    "petal_width_cm": 2.3,
-}
-
-
-@pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
-    with production_cluster(tmp_path_factory.mktemp("prod")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def iris_prod(production: Production) -> dict[str, Any]:
-    """`iris_prod` trained by a real Ray Job against PostgreSQL + S3, with trials of a few
-    seconds so both 1-CPU nodes are busy at once; served with the Predictor pinned to the
-    second node by a custom resource."""
-    path = write_config(
-        production.stack.configs,
-        "iris_prod",
-        estimators={"random_forest": {"n_estimators": [200, 300]}, "knn": {}},
-        search={"num_samples": 4},
-        ensemble={"enabled": False},
-    )
-    result = result_event(production.stack.train(path).stdout)
-    production.stack.deploy(["iris_prod"], predictor_options={"resources": {"worker_node": 0.01}})
-    return result
-
-
-def predict(production: Production, timeout: float = 10) -> tuple[int, Any]:
-    return production.stack.api(
-        "POST", "/v1/models/iris_prod/predict", {"instances": [SETOSA]}, timeout=timeout
-    )
 
 
 def test_up_creates_the_bucket_and_keeps_nothing_local(production: Production) -> None:
@@ -268,90 +211,6 @@ def test_new_data_on_s3_fires_one_run_and_the_state_lives_in_postgres(
     )
     assert rows == [("promoted", "iris_s3_sched")]
     stack.http("DELETE", f"/v1/schedules/{name}")
-
-
-def test_sweep_trials_run_on_both_nodes(production: Production, iris_prod: dict[str, Any]) -> None:
-    assert iris_prod["model"] == "iris_prod" and iris_prod["version"] == "1"
-    # Tune's trial actors (alive or dead) with the node each one ran on.
-    trials = [a for a in production.state("actors", class_name="ImplicitFunc") if a.get("pid")]
-    assert {a["node_id"] for a in trials} == {production.head_node, production.worker_node}, trials
-
-
-def test_predictor_replica_runs_on_the_worker_node(
-    production: Production, iris_prod: dict[str, Any]
-) -> None:
-    replicas = production.state(
-        "actors", class_name="ServeReplica:rayline:Predictor", state="ALIVE"
-    )
-    assert replicas and {a["node_id"] for a in replicas} == {production.worker_node}
-    # The ingress stays where Serve put it; the model's answer came from the worker node.
-    status, body = predict(production)
-    assert status == 200 and body["predictions"] == [0], body
-
-
-def test_serving_survives_a_gcs_restart(production: Production, iris_prod: dict[str, Any]) -> None:
-    settings = production.stack.settings
-    temp_dir = ray_temp_dir(settings)
-    found = gcs_process(temp_dir, settings.ray_gcs_port)
-    assert found is not None, f"no gcs_server under {temp_dir}"
-    pid, argv, environ, cwd = found
-    assert environ.get("RAY_REDIS_ADDRESS") == f"{REDIS[0]}:{REDIS[1]}"
-    assert environ.get("RAY_external_storage_namespace") == production.namespace
-    assert predict(production)[0] == 200
-    # A schedule and its run history live in Rayline's state database, not in Ray's job table.
-    quick = {  # fails at once at "load": its run is recorded without taking the CPUs
-        "name": "gcs_nightly",
-        "dataset": {"source": "/nonexistent/rayline.csv", "task": "classification"},
-        "estimators": {"linear": {}},
-    }
-    schedule = {"name": "gcs-nightly", "spec": quick, "cron": "0 3 * * *"}
-    status, created = production.stack.api("POST", "/v1/schedules", schedule)
-    assert status == 201, created
-    status, before = production.stack.api("POST", "/v1/schedules/gcs-nightly/run")
-    assert status == 202, before
-
-    os.kill(pid, signal.SIGKILL)
-    wait_for("the GCS to exit", lambda: not Path(f"/proc/{pid}").exists(), 10)
-    assert port_free(settings.ray_gcs_port, settings.ray_node_ip_address)
-    # The outage: Serve's proxy and replicas answer without the GCS (slower: ~1-2 s a request
-    # instead of ~50 ms on the 2-core test machine).
-    answered = 0
-    outage_end = time.monotonic() + 20
-    while time.monotonic() < outage_end:
-        status, body = predict(production, timeout=30)
-        assert status == 200 and body["predictions"] == [0], body
-        answered += 1
-        time.sleep(0.2)
-    still_down = gcs_process(temp_dir, settings.ray_gcs_port) is None
-    assert still_down and answered >= 3
-    assert port_free(settings.ray_gcs_port, settings.ray_node_ip_address)
-
-    # Nothing in a `ray start` cluster restarts the GCS (KubeRay or systemd would): do what
-    # they do, with the same binary, arguments and environment; it reloads its state from Redis.
-    # (Its arguments name its log files.)
-    subprocess.Popen(
-        argv, env=environ, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    wait_for(
-        "both nodes to come back ALIVE",
-        lambda: production.alive_nodes() == sorted([production.head_node, production.worker_node]),
-        90,
-    )
-    # The same cluster (same node ids) accepts new work again, and still serves.
-    job = production.stack.run(
-        str(BIN / "ray"), "job", "submit", "--address", settings.ray_dashboard_url, "--",
-        "python", "-c", "import ray; ray.init(); print('nodes', len(ray.nodes()))",
-        timeout=180,
-    )  # fmt: skip
-    assert "nodes 2" in job.stdout
-    status, body = predict(production, timeout=30)
-    assert status == 200 and body["predictions"] == [0], body
-    status, runs = production.stack.api("GET", "/v1/schedules/gcs-nightly/runs")
-    assert status == 200 and before["id"] in [r["id"] for r in runs["runs"]], runs
-    status, listed = production.stack.api("GET", "/v1/schedules/gcs-nightly")
-    assert status == 200 and listed["next_fire"] is not None, listed
-    production.stack.http("DELETE", "/v1/schedules/gcs-nightly")
 
 
 def test_a_serving_benchmark_calls_the_ingress_with_the_keys_of_the_environment(
