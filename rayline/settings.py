@@ -124,15 +124,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_explicit_stores(self) -> Settings:
         if self.mode == "production":
+            required = ["mlflow_artifacts_destination", "api_keys", "state_database_uri"]
+            if self.mlflow_tracking_uri is None:
+                # The process that starts the MLflow server needs its database; Ray's jobs and
+                # replicas only talk to the server (RAYLINE_MLFLOW_TRACKING_URI) and never get it.
+                required.insert(0, "mlflow_backend_uri")
             missing = [
-                f"RAYLINE_{name.upper()}"
-                for name in (
-                    "mlflow_backend_uri",
-                    "mlflow_artifacts_destination",
-                    "api_keys",
-                    "state_database_uri",
-                )
-                if getattr(self, name) is None
+                f"RAYLINE_{name.upper()}" for name in required if getattr(self, name) is None
             ]
             if missing:
                 message = "RAYLINE_MODE=production needs " + ", ".join(missing) + " to be set"

@@ -7,10 +7,11 @@
 - Ray has no public per-node view of available resources; the Metrics deployment reads
   `ray._private.state.available_resources_per_node`.
 
-Importing this module applies the patch: the deployment modules (ingress, predictor, metrics,
-scheduler) import it on their first line, and a replica process imports its deployment's module
-when it unpickles the class, before it starts that gRPC server. tests/unit/test_ray_patches.py
-pins every symbol used here, so a Ray upgrade that moves one fails there.
+Each deployment's constructor calls `bind_replica_grpc_to_loopback()` first: Serve constructs
+the user's class before it starts that gRPC server. (Not an import side effect: a replica
+unpickles its deployment class by value, so which modules it imports, and when, is Ray's
+business.) tests/unit/test_ray_patches.py pins every symbol used here, so a Ray upgrade that
+moves one fails there.
 """
 
 from __future__ import annotations
@@ -54,6 +55,3 @@ def available_resources_per_node() -> dict[str, dict[str, float]]:
 
     available: dict[str, dict[str, float]] = per_node()  # type: ignore[no-untyped-call]
     return available
-
-
-bind_replica_grpc_to_loopback()

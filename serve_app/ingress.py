@@ -14,13 +14,13 @@ from ray import serve
 from ray.serve.config import BackpressureConfig
 from starlette.applications import Starlette
 
-import serve_app._ray_patches  # noqa: F401 (a deployment module: applies Ray's patches)
 from rayline.registry import Registry
+from rayline.request_metrics import Delta
 from rayline.settings import get_settings
+from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.http.app import Context, create_app
 from serve_app.http.auth import load_keys
 from serve_app.jobs import Jobs
-from serve_app.metrics import Delta
 from serve_app.schemas import AppArgs
 
 
@@ -39,6 +39,7 @@ class Ingress:
     def __init__(
         self, predictor: Any, metrics: Any, args: dict[str, Any], scheduler: Any = None
     ) -> None:
+        bind_replica_grpc_to_loopback()
         settings = get_settings()
         # Handles create their router on first use, which asks the GCS; do it now, so that no
         # request waits on it (during a GCS outage that first use stalls for ~40 s).

@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 from ray import serve
 
-import serve_app._ray_patches  # noqa: F401 (a deployment module: applies Ray's patches)
 from rayline.errors import BadRequest, ModelNotFound, ModelUnavailable, RaylineError
 from rayline.inference import example_record, run_model, stack_frames, to_frame, warm_up
 from rayline.integrity import IntegrityError
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
 from rayline.rows import Rows
 from rayline.settings import get_settings
+from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.schemas import PredictorConfig
 
 log = logging.getLogger("ray.serve")
@@ -144,6 +144,7 @@ class Predictor:
     """Serve deployment around `PredictorCore`; `user_config` sets live knobs."""
 
     def __init__(self, loader: Loader | None = None) -> None:
+        bind_replica_grpc_to_loopback()
         resolver: Resolver | None = None
         if loader is None:
             registry = Registry(get_settings().tracking_uri)

@@ -19,7 +19,6 @@ from typing import Any
 
 from ray import serve
 
-import serve_app._ray_patches  # noqa: F401 (a deployment module: applies Ray's patches)
 from rayline.config import CONFIG_DIR, load_config
 from rayline.scheduling import ScheduleError, ScheduleSpec, describe, parse_schedule
 from rayline.scheduling.engine import Engine
@@ -27,6 +26,7 @@ from rayline.scheduling.runner import JobState, ScheduleConflict, ScheduleNotFou
 from rayline.settings import Settings, get_settings
 from rayline.state import RunRecord, ScheduleRecord, open_store
 from rayline.training import parse_events
+from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.jobs import KIND_KEY, NAME_KEY, Jobs
 
 log = logging.getLogger("ray.serve")
@@ -211,6 +211,7 @@ class SchedulesApi:
 @serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
 class Scheduler:
     def __init__(self, schedules: list[dict[str, Any]], tick_s: float = 5.0) -> None:
+        bind_replica_grpc_to_loopback()
         self.settings: Settings = get_settings()
         self.tick_s = tick_s
         self.engine = Engine(

@@ -41,6 +41,12 @@ def start_mlflow(settings: Settings) -> int | None:
     """Start the MLflow server unless one answers already; returns the pid it started."""
     if answers(f"{settings.tracking_uri}/health"):
         return None
+    if settings.mode == "production" and settings.mlflow_backend_uri is None:
+        raise SystemExit(
+            f"no MLflow server answers at {settings.tracking_uri} and RAYLINE_MODE=production "
+            "starts one only on an explicit database: set RAYLINE_MLFLOW_BACKEND_URI "
+            "(e.g. postgresql://user@host:5432/mlflow)"
+        )
     ensure_bucket(settings)
     log = settings.logs_dir / "mlflow.log"
     artifacts = settings.artifacts_destination

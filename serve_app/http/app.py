@@ -16,13 +16,13 @@ from starlette.routing import Route
 
 from rayline.keys import Role
 from rayline.registry import Registry
+from rayline.request_metrics import Delta
 from rayline.settings import Settings
 from serve_app.http.auth import authorize
 from serve_app.http.body import read_body
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import error, error_response
 from serve_app.jobs import Jobs
-from serve_app.metrics import Delta
 from serve_app.routes import ENDPOINTS, PLAIN
 from serve_app.schemas import AppArgs
 

@@ -304,7 +304,8 @@ def test_ray_apis_refuse_requests_without_rays_token(serving: Stack, path: str) 
 def test_nothing_but_loopback_listens(serving: Stack) -> None:
     """Every listening socket of the stack (Ray head, its workers and replicas, MLflow) is on
     127.0.0.1 in the default setup, the Serve ingress included."""
-    listening = {row["port"]: row["address"] for row in stack_module.listening(serving.settings)}
+    rows = stack_module.listening(serving.settings)
+    listening = {row["port"]: row["address"] for row in rows}
     settings = serving.settings
     for port in (settings.serve_port, settings.ray_gcs_port, settings.ray_dashboard_port,
                  settings.mlflow_port):  # fmt: skip
@@ -314,5 +315,5 @@ def test_nothing_but_loopback_listens(serving: Stack) -> None:
     ingress = set(listening) & set(range(settings.serve_port + 1, settings.serve_port + 17))
     assert ingress, f"no ingress replica listens next to port {settings.serve_port}: {listening}"
     assert settings.serve_port + 17 in listening, f"no fallback proxy: {listening}"
-    exposed = {port: address for port, address in listening.items() if address != "127.0.0.1"}
-    assert not exposed, f"listening beyond loopback: {exposed}"
+    exposed = [row for row in rows if row["address"] != "127.0.0.1"]
+    assert not exposed, f"listening beyond loopback (address, port, process, pid): {exposed}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serve_app.metrics import Delta, MetricsCore
+from rayline.request_metrics import Delta, MetricsCore
 
 
 def _delta() -> Delta:

@@ -149,3 +149,33 @@ def test_gcs_fault_tolerance_keeps_workers_waiting_for_the_gcs(tmp_path: Path) -
     env = stack.ray_env(Settings(home=tmp_path, ray_redis_address="127.0.0.1:6379"))
     assert int(env["RAY_gcs_rpc_server_reconnect_timeout_s"]) >= 300
     assert env["RAY_SERVE_KV_TIMEOUT_S"] == "1"
+
+
+def test_jobs_and_replicas_need_no_mlflow_database_in_production(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ray's processes get the MLflow server's address, never its database URI (ray_env)."""
+    monkeypatch.chdir(tmp_path)
+    stores = {k: v for k, v in PRODUCTION_STORES.items() if k != "RAYLINE_MLFLOW_BACKEND_URI"}
+    for name, value in stores.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RAYLINE_STATE_DATABASE_URI", "postgresql://rayline@db:5432/rayline")
+    with pytest.raises(ValidationError, match="RAYLINE_MLFLOW_BACKEND_URI"):
+        Settings()  # the process that starts the MLflow server
+    monkeypatch.setenv("RAYLINE_MLFLOW_TRACKING_URI", "http://10.0.0.5:5050")
+    assert Settings().tracking_uri == "http://10.0.0.5:5050"  # a job or replica
+
+
+def test_production_never_starts_mlflow_on_the_default_sqlite_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rayline.stack.services import start_mlflow
+
+    monkeypatch.chdir(tmp_path)
+    stores = {k: v for k, v in PRODUCTION_STORES.items() if k != "RAYLINE_MLFLOW_BACKEND_URI"}
+    for name, value in stores.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RAYLINE_STATE_DATABASE_URI", "postgresql://rayline@db:5432/rayline")
+    monkeypatch.setenv("RAYLINE_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing answers
+    with pytest.raises(SystemExit, match="set RAYLINE_MLFLOW_BACKEND_URI"):
+        start_mlflow(Settings(home=tmp_path))

@@ -35,10 +35,11 @@ def test_the_original_add_port_takes_server_and_address() -> None:
     ]
 
 
-def test_the_patch_is_applied_once_on_import() -> None:
+def test_the_patch_is_applied_once() -> None:
     from ray._common import tls_utils
     from ray.serve._private import replica
 
+    _ray_patches.bind_replica_grpc_to_loopback()
     patched: Any = replica.add_port_to_grpc_server
     assert getattr(patched, "rayline_loopback", False)
     _ray_patches.bind_replica_grpc_to_loopback()  # again: no second wrapper
@@ -94,20 +95,39 @@ def test_importing_the_package_patches_nothing() -> None:
 DEPLOYMENT_MODULES = {"ingress.py", "predictor.py", "metrics.py", "scheduler.py"}
 
 
-def _imports_patches(path: Path) -> bool:
+def _constructors_patching_first(path: Path) -> list[str]:
+    """The classes of `path` whose `__init__` starts with `bind_replica_grpc_to_loopback()`
+    (after a docstring, if any)."""
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import) and any(
-            alias.name == "serve_app._ray_patches" for alias in node.names
-        ):
-            return True
-        if isinstance(node, ast.ImportFrom) and node.module == "serve_app._ray_patches":
-            return True
-    return False
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                body = [s for s in item.body if not isinstance(s, ast.Expr) or not isinstance(
+                    s.value, ast.Constant)]  # fmt: skip
+                first = body[0] if body else None
+                if (
+                    isinstance(first, ast.Expr)
+                    and isinstance(first.value, ast.Call)
+                    and isinstance(first.value.func, ast.Name)
+                    and first.value.func.id == "bind_replica_grpc_to_loopback"
+                ):
+                    found.append(node.name)
+    return found
 
 
-def test_only_the_deployment_modules_import_the_patches() -> None:
-    root = PROJECT_ROOT / "serve_app"
-    importing = {
-        str(path.relative_to(root)) for path in root.rglob("*.py") if _imports_patches(path)
-    }
-    assert importing == DEPLOYMENT_MODULES
+@pytest.mark.parametrize(
+    ("module", "deployment"),
+    [
+        ("ingress.py", "Ingress"),
+        ("predictor.py", "Predictor"),
+        ("metrics.py", "Metrics"),
+        ("scheduler.py", "Scheduler"),
+    ],
+)
+def test_every_deployment_patches_before_serve_starts_its_grpc_server(
+    module: str, deployment: str
+) -> None:
+    assert module in DEPLOYMENT_MODULES
+    assert deployment in _constructors_patching_first(PROJECT_ROOT / "serve_app" / module)

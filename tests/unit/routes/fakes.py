@@ -25,13 +25,13 @@ from starlette.routing import compile_path
 from rayline.errors import ModelNotFound, RaylineError
 from rayline.inference import run_model, to_frame
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
+from rayline.request_metrics import Delta
 from rayline.rows import Rows
 from rayline.settings import Settings
 from serve_app.http.app import Context
 from serve_app.http.auth import load_keys
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
-from serve_app.metrics import Delta
 from serve_app.predictor import Slot, failure_info
 from serve_app.routes import ENDPOINTS
 from serve_app.schemas import AppArgs, BenchmarkRequest, JobRequest

@@ -33,17 +33,6 @@ CSV = (
 )
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return make_context(tmp_path)
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-        yield client
-
-
 def _path(template: str) -> str:
     return template.format(name="iris", alias="champion", job_id="raysubmit_1")
 
