@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from typing import Any
 from rayline.benchmarking.loadgen import Target, http_json, measure, run_sync
 from rayline.benchmarking.training import compare_sequential_parallel
 from rayline.keys import admin_key
+from rayline.ray_api import submission_id
 from rayline.settings import Settings, get_settings
 
 SERVING_KEYS = ("throughput_rps", "rows_per_s", "p50_ms", "p90_ms", "p99_ms", "errors", "requests")
@@ -34,7 +34,7 @@ SERVING_KEYS = ("throughput_rps", "rows_per_s", "p50_ms", "p90_ms", "p99_ms", "e
 
 def result_id(kind: str) -> str:
     """Sortable by time (the ingress lists newest first by name), unique per job."""
-    job = os.environ.get("RAY_JOB_SUBMISSION_ID", "").removeprefix("raysubmit_")
+    job = submission_id().removeprefix("raysubmit_")
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{kind}-{job or uuid.uuid4().hex[:12]}"
 
 

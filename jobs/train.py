@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import signal
 import sys
@@ -29,6 +28,7 @@ from rayline import datasets
 from rayline.config import ConfigError, TrainConfig, load_config, parse_config, resolve_config_path
 from rayline.datasets import DatasetError
 from rayline.estimators import make_pipeline_for
+from rayline.ray_api import job_metadata, submission_id
 from rayline.registry import Registry
 from rayline.scoring import CrossValidation
 from rayline.search import Candidate, candidates
@@ -355,20 +355,9 @@ class Stopped(SystemExit):
     """The job was asked to stop (SIGTERM from `ray job stop`)."""
 
 
-def _job_metadata() -> dict[str, str]:
-    """The metadata Ray Jobs gave this driver (empty outside `ray job submit`)."""
-    config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))
-    return {str(k): str(v) for k, v in config.get("metadata", {}).items()}
-
-
-def submission_id() -> str:
-    """The Ray Jobs submission id of this driver ("" when run outside `ray job submit`)."""
-    return _job_metadata().get("job_submission_id", "")
-
-
 def schedule_tags() -> dict[str, str]:
     """MLflow tags tracing a scheduled run back to its schedule, tick and trigger."""
-    metadata = _job_metadata()
+    metadata = job_metadata()
     return {tag: metadata[key] for key, tag in SCHEDULE_METADATA.items() if key in metadata}
 
 

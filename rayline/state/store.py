@@ -304,9 +304,7 @@ def _schedule_record(row: Schedule) -> ScheduleRecord:
 
 
 def _run_record(row: ScheduleRun) -> RunRecord:
-    return RunRecord(
-        **{field.name: getattr(row, field.name) for field in dataclasses.fields(RunRecord)}
-    )
+    return RunRecord(**{name: getattr(row, name) for name in RunRecord.model_fields})
 
 
 def _assign(row: Base, fields: dict[str, Any]) -> None:

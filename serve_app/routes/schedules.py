@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rayline.scheduling import ScheduleSpec
+from rayline.state import RunRecord
 from serve_app.http.endpoint import Answer, Endpoint, Query
 from serve_app.http.errors import HttpError
 from serve_app.http.params import is_number
@@ -35,38 +36,11 @@ class RunsPageQuery(RecentRunsQuery):
     """How many of the newest runs to skip."""
 
 
-class ScheduleRun(Answer):
-    """One run of a schedule (one Ray job submission); times are epoch seconds."""
+class ScheduleRun(RunRecord, Answer):
+    """One run of a schedule as stored (`rayline.state.RunRecord`), with its MLflow link."""
 
-    id: int
-    schedule: str
-    submission_id: str
-    """The Ray Jobs submission id."""
-    scheduled_time: float
-    trigger: Literal["cron", "every", "new_data", "manual", "retry"]
-    attempt: int
-    """0 for the first try, n for the n-th retry."""
-    status: Literal["pending", "running", "succeeded", "failed", "stopped", "skipped"]
-    outcome: Literal["skipped", "trained", "promoted", "failed", "timeout", "stopped"] | None
-    """What a finished run achieved (`stopped`: replaced by a newer run)."""
-    step: str | None
-    """The step that failed: submit, load, train, register, ..."""
-    error: str | None
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-    model: str | None
-    version: str | None
-    """The version it registered."""
-    score: float | None
-    champion_score: float | None
-    """The champion's score on the same test split, when the promotion gate compared them."""
-    metric: str | None
-    mlflow_run_id: str | None
-    fingerprint: str | None
-    """The data fingerprint the run was started for (new-data schedules)."""
-    webhook_status: str | None
-    """What happened to the failure webhook."""
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
     mlflow_run_url: str | None
 
 

@@ -227,7 +227,9 @@ def test_benchmark_job_accepts_every_request_field(kind: str) -> None:
 
 def test_benchmark_result_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAYLINE_HOME", str(tmp_path))
-    monkeypatch.setenv("RAY_JOB_SUBMISSION_ID", "raysubmit_abc")
+    # What Ray Jobs gives the driver it starts (test_training_job.py checks it on a real job).
+    job_config = {"metadata": {"job_submission_id": "raysubmit_abc"}}
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job_config))
     ident = benchmark.result_id("serving")
     assert ident.endswith("-serving-abc")
     document = {"id": ident, "kind": "serving", "created_at": 1.0, "settings": {}, "summary": {}}

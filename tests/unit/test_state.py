@@ -165,9 +165,7 @@ def test_records_carry_every_column() -> None:
     assert [f.name for f in dataclasses.fields(ScheduleRecord)] == list(
         Schedule.__table__.columns.keys()
     )
-    assert [f.name for f in dataclasses.fields(RunRecord)] == list(
-        ScheduleRun.__table__.columns.keys()
-    )
+    assert list(RunRecord.model_fields) == list(ScheduleRun.__table__.columns.keys())
 
 
 def test_open_store_uses_the_settings_uri(tmp_path: Path) -> None:

@@ -222,14 +222,24 @@ def test_a_serving_benchmark_calls_the_ingress_with_the_keys_of_the_environment(
     body = {"kind": "serving", "model": "iris_prod", "duration_s": 2, "concurrency": 2}
     status, submitted = production.stack.api("POST", "/v1/benchmarks", body)
     assert status == 202, submitted
-    job = submitted["job_id"].removeprefix("raysubmit_")
+    job_id = submitted["job_id"]
+
+    def ended() -> str | None:
+        status, job = production.stack.api("GET", f"/v1/jobs/{job_id}")
+        assert status == 200, job
+        return None if job["status"] in ("PENDING", "RUNNING") else str(job["status"])
+
+    ending = wait_until(ended, 240, "the benchmark job to end")
+    logs = production.stack.api("GET", f"/v1/jobs/{job_id}/logs")[1].get("logs", "")
+    assert ending == "SUCCEEDED", logs
+    job = job_id.removeprefix("raysubmit_")
 
     def result() -> list[dict[str, Any]]:
         status, listed = production.stack.api("GET", "/v1/benchmarks")
         assert status == 200, listed
         return [r for r in listed["results"] if r["id"].endswith(job)]
 
-    (found,) = wait_until(result, 180, "the benchmark job's result")
+    (found,) = wait_until(result, 30, f"the result the job wrote: {logs[-600:]}")
     assert found["kind"] == "serving" and found["settings"]["model"] == "iris_prod"
     summary = found["summary"]
     assert summary["requests"] > 0 and summary["errors"] == 0, found
