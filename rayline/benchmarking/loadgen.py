@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,10 @@ async def _worker(
     measure_from: float,
     stop_at: float,
     run: Run,
+    clock: Callable[[], float],
 ) -> None:
     while True:
-        started = time.perf_counter()
+        started = clock()
         if started >= stop_at:
             return
         status = "error"
@@ -78,7 +80,7 @@ async def _worker(
                 status = str(r.status)
         except (aiohttp.ClientError, TimeoutError, OSError):
             await asyncio.sleep(0.01)  # a refused connection must not spin the loop
-        finished = time.perf_counter()
+        finished = clock()
         if measure_from <= finished < stop_at:
             run.statuses[status] = run.statuses.get(status, 0) + 1
             if status == "200":
@@ -87,17 +89,26 @@ async def _worker(
                 run.errors += 1
 
 
-async def measure(target: Target, concurrency: int, duration_s: float, warmup_s: float) -> Run:
+async def measure(
+    target: Target,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Run:
     """Closed loop against one target: warm up, then measure for `duration_s`."""
     run = Run(target.name, concurrency, target.rows_per_request, duration_s=duration_s)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        start = time.perf_counter()
+        start = clock()
         measure_from = start + warmup_s
         stop_at = measure_from + duration_s
         await asyncio.gather(
-            *(_worker(session, target, measure_from, stop_at, run) for _ in range(concurrency))
+            *(
+                _worker(session, target, measure_from, stop_at, run, clock)
+                for _ in range(concurrency)
+            )
         )
     return run
 

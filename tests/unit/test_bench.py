@@ -5,6 +5,7 @@ asserted."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import shlex
@@ -288,6 +289,12 @@ def test_results_document_and_table(tmp_path: Path) -> None:
 
 # --- the load generator against a real server ------------------------------------------------
 def test_closed_loop_counts_successes_and_errors() -> None:
+    ticks = itertools.count()
+
+    def clock() -> float:
+        """10 ms per reading, however slow the machine: two readings a request."""
+        return next(ticks) * 0.01
+
     async def scenario() -> tuple[Run, Run]:
         async def ok(request: web.Request) -> web.Response:
             assert await request.read() == b'{"x": 1}'
@@ -310,12 +317,14 @@ def test_closed_loop_counts_successes_and_errors() -> None:
                 concurrency=4,
                 duration_s=0.3,
                 warmup_s=0.1,
+                clock=clock,
             )
             bad = await measure(
                 Target("fail", f"http://127.0.0.1:{port}/fail", b"{}"),
                 concurrency=2,
                 duration_s=0.2,
                 warmup_s=0.05,
+                clock=clock,
             )
         finally:
             await runner.cleanup()
