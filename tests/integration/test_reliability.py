@@ -174,7 +174,7 @@ def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving:
             return info["models"][0].get("last_error")
 
         # A watcher poll fails during the outage; the loaded version keeps serving.
-        wait_until(failed_poll, 30, "a failed watcher poll during the outage")
+        wait_until(failed_poll, 120, "a failed watcher poll during the outage")
         assert serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})[0] == 200
     wait_until(
         lambda: serving.http("GET", "/v1/models")[0] == 200, 60, "the registry routes to recover"
