@@ -75,11 +75,11 @@ def result_event(logs: str, event: str = "result") -> dict[str, Any]:
 
 
 LATEST_EVENTS = ("progress", "run", "result", "step", "promotion")
+"""The event kinds of which `parse_events` keeps the last one."""
 MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas", "scikit-learn", "scipy", "skops")
 """What loading a logged model needs, pinned to the versions that trained it. Named rather than
 inferred: MLflow's inference loads the model in a subprocess (~5 s a model) and lists whatever
 the driver happened to import."""
-"""The event kinds of which `parse_events` keeps the last one."""
 
 
 def parse_events(logs: str) -> dict[str, Any]:

@@ -21,12 +21,12 @@ from pathlib import Path
 from rayline.settings import Settings
 
 BIN = Path(sys.executable).parent
+"""This environment's console scripts: `ray`, `mlflow`, `serve`, `rayline-haproxy`."""
 RAY_STOP_GRACE_S = 3.0
 """How long a stopping Ray head gets after SIGTERM before SIGKILL. Its workers, replicas and
 dashboard exit within a second; gcs_server, the raylet and the autoscaler's monitor wait on each
 other and would hold on for the full grace (like `ray stop`'s own), with nothing left to save:
 a head's state lives in the GCS (and in Redis when fault tolerance is on), not on its way out."""
-"""This environment's console scripts: `ray`, `mlflow`, `serve`, `rayline-haproxy`."""
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -151,31 +151,33 @@ def test_gcs_fault_tolerance_keeps_workers_waiting_for_the_gcs(tmp_path: Path) -
     assert env["RAY_SERVE_KV_TIMEOUT_S"] == "1"
 
 
-def test_jobs_and_replicas_need_no_mlflow_database_in_production(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Ray's processes get the MLflow server's address, never its database URI (ray_env)."""
+@pytest.fixture
+def production_without_mlflow_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every production setting but RAYLINE_MLFLOW_BACKEND_URI, as Ray's processes get them."""
     monkeypatch.chdir(tmp_path)
     stores = {k: v for k, v in PRODUCTION_STORES.items() if k != "RAYLINE_MLFLOW_BACKEND_URI"}
     for name, value in stores.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RAYLINE_STATE_DATABASE_URI", "postgresql://rayline@db:5432/rayline")
+
+
+@pytest.mark.usefixtures("production_without_mlflow_database")
+def test_jobs_and_replicas_need_no_mlflow_database_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray's processes get the MLflow server's address, never its database URI (ray_env)."""
     with pytest.raises(ValidationError, match="RAYLINE_MLFLOW_BACKEND_URI"):
         Settings()  # the process that starts the MLflow server
     monkeypatch.setenv("RAYLINE_MLFLOW_TRACKING_URI", "http://10.0.0.5:5050")
     assert Settings().tracking_uri == "http://10.0.0.5:5050"  # a job or replica
 
 
+@pytest.mark.usefixtures("production_without_mlflow_database")
 def test_production_never_starts_mlflow_on_the_default_sqlite_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from rayline.stack.services import start_mlflow
 
-    monkeypatch.chdir(tmp_path)
-    stores = {k: v for k, v in PRODUCTION_STORES.items() if k != "RAYLINE_MLFLOW_BACKEND_URI"}
-    for name, value in stores.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("RAYLINE_STATE_DATABASE_URI", "postgresql://rayline@db:5432/rayline")
     monkeypatch.setenv("RAYLINE_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing answers
     with pytest.raises(SystemExit, match="set RAYLINE_MLFLOW_BACKEND_URI"):
         start_mlflow(Settings(home=tmp_path))

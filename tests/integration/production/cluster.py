@@ -119,12 +119,12 @@ def production_cluster(root: Path) -> Iterator[Production]:
             with local_stack(root / "home", PRODUCTION_TEST, settings) as stack:
                 stack.add_node("worker", num_cpus=1, resources={"worker_node": 1})
                 production = Production(stack, s3, database, state_database, buckets, namespace)
-                nodes = wait_for(
-                    "the worker node to join",
-                    lambda: len(production.alive_nodes()) == 2 and production.state("nodes"),
-                    60,
-                )
-                alive = [n for n in nodes if n["state"] == "ALIVE"]
+
+                def both_alive() -> list[dict[str, Any]] | None:
+                    alive = [n for n in production.state("nodes") if n["state"] == "ALIVE"]
+                    return alive if len(alive) == 2 else None
+
+                alive = wait_for("the worker node to join", both_alive, 60)
                 production.head_node = next(n["node_id"] for n in alive if n["is_head_node"])
                 production.worker_node = next(n["node_id"] for n in alive if not n["is_head_node"])
                 yield production
