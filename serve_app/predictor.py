@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ class Slot:
     model_id: str
     current: LoadedModel
     last_error: str | None = None
+    checked_at: float | None = None
+    """When the watcher last asked the registry about this model (None: not yet)."""
 
     def info(self) -> dict[str, Any]:
         model = self.current
@@ -66,6 +69,7 @@ class Slot:
             "classes": model.classes,
             "status": "ready",
             "last_error": self.last_error,
+            "checked_at": self.checked_at,
         }
 
 
@@ -109,8 +113,11 @@ class PredictorCore:
         return slot
 
     def refresh(self, slot: Slot) -> bool:
-        """Swap in the version the alias points at now; True if it changed."""
+        """Swap in the version the alias points at now; True if it changed. Any failure keeps
+        the current version serving and is kept in `slot.last_error`: the watcher must outlive
+        every registry, storage or model error, or aliases would silently stop moving."""
         name, ref = parse_ref(slot.model_id)
+        slot.checked_at = time.time()
         try:
             # Ask which version the alias names before downloading and deserialising it:
             # the watcher runs every few seconds for every model a replica holds.
@@ -122,13 +129,15 @@ class PredictorCore:
                 slot.last_error = None
                 return False
             warm_up(model)
-        except (RegistryError, IntegrityError, OSError, ValueError, RaylineError) as exc:
+        except Exception as exc:
             slot.last_error = f"{type(exc).__name__}: {exc}"
+            expected = (RegistryError, IntegrityError, OSError, ValueError, RaylineError)
             log.error(
                 "keeping %s version %s: cannot switch: %s",
                 slot.model_id,
                 slot.current.version,
                 slot.last_error,
+                exc_info=not isinstance(exc, expected),  # a traceback for the unforeseen only
             )
             return False
         log.info(

@@ -9,6 +9,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class NotYet(Exception):
+    """Raised by a probe to say "not yet" along with what it saw, for the failure message."""
+
+
 def wait_until(
     probe: Callable[[], T | None],
     timeout: float,
@@ -18,13 +22,13 @@ def wait_until(
 ) -> T:
     """Call `probe` until it returns something truthy and return that; after `timeout` seconds
     fail saying `what` was awaited and what the probe last returned (or raised, for the
-    exceptions in `ignoring`, which count as "not yet")."""
+    exceptions in `ignoring` or `NotYet`, which count as "not yet")."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
         try:
             result = probe()
-        except ignoring as exc:
+        except (NotYet, *ignoring) as exc:
             last = exc
         else:
             if result:

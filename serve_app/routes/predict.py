@@ -102,6 +102,8 @@ class ServedModelInfo(ModelSchema):
     status: Literal["ready"]
     last_error: str | None
     """Why the last swap to a new version failed (the previous version kept serving)."""
+    checked_at: float | None
+    """When this replica's watcher last asked the registry where the alias points (Unix time)."""
 
 
 class FailedModelInfo(Answer):

@@ -22,7 +22,7 @@ from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
 from tests.conftest import write_config
 from tests.stack import Stack
-from tests.waiting import wait_until
+from tests.waiting import NotYet, wait_until
 
 pytestmark = pytest.mark.integration
 ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
@@ -169,9 +169,12 @@ def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving:
         assert headers.get("Retry-After")
         assert serving.http("GET", "/ready", key=None, timeout=20)[0] == 200
 
-        def failed_poll() -> str | None:
+        def failed_poll() -> dict[str, Any]:
             info = serving.http("GET", "/model-info?model=iris_it@champion", timeout=20)[1]
-            return info["models"][0].get("last_error")
+            model: dict[str, Any] = info["models"][0]
+            if not model.get("last_error"):
+                raise NotYet(model)
+            return model
 
         # A watcher poll fails during the outage; the loaded version keeps serving.
         wait_until(failed_poll, 120, "a failed watcher poll during the outage")

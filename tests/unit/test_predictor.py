@@ -72,7 +72,9 @@ def test_refresh_swaps_to_the_new_version() -> None:
     assert slot.current.version == "2" and slot.last_error is None
 
 
-@pytest.mark.parametrize("failure", [IntegrityError("tampered"), RegistryError("down")])
+@pytest.mark.parametrize(
+    "failure", [IntegrityError("tampered"), RegistryError("down"), KeyError("artifact_path")]
+)
 def test_failed_switch_keeps_serving_the_old_version(failure: Exception) -> None:
     registry = Registry()
     core = PredictorCore(registry.load)
@@ -82,6 +84,7 @@ def test_failed_switch_keeps_serving_the_old_version(failure: Exception) -> None
     assert slot.current.version == "1"
     assert slot.last_error is not None and type(failure).__name__ in slot.last_error
     assert slot.info()["last_error"] == slot.last_error
+    assert slot.info()["checked_at"] is not None
 
 
 def test_model_ids_by_version_and_bad_ids() -> None:
