@@ -25,6 +25,7 @@ __all__ = [
     "iris_model",
     "serving",
     "stack",
+    "two_versions",
 ]
 
 Stack = LocalStack
@@ -56,3 +57,13 @@ def serving(stack: Stack, iris_model: dict[str, Any]) -> Stack:
     """The Serve app deployed with `serve deploy` from serve_config.yaml (test port/models)."""
     stack.deploy(["iris_it"])
     return stack
+
+
+@pytest.fixture(scope="session")
+def two_versions(serving: Stack) -> str:
+    """`iris_two`, a model with two versions from two real Ray Jobs; returns its name. The tests
+    that move its champion set the alias they start from, and undo what they damage."""
+    path = write_config(serving.configs, "iris_two", search={"num_samples": 2})
+    serving.train(path)
+    assert "registered iris_two version 2" in serving.train(path, "--force").stdout
+    return "iris_two"

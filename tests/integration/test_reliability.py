@@ -63,14 +63,6 @@ def test_fuzzed_requests_never_get_a_server_error(serving: Stack) -> None:
     assert failures == []
 
 
-@pytest.fixture(scope="module")
-def two_versions(serving: Stack) -> str:
-    path = write_config(serving.configs, "iris_rel", search={"num_samples": 2})
-    serving.train(path)
-    serving.train(path, "--force")
-    return "iris_rel"
-
-
 def _predict_load(serving: Stack, phases: list[tuple[float, float]], retry: Retry | None) -> Any:
     body = json.dumps({"instances": [ROW]}).encode()
     headers = {"Authorization": f"Bearer {serving.admin_key}", "Content-Type": "application/json"}

@@ -13,7 +13,6 @@ import pytest
 from sklearn.datasets import load_iris
 
 from serve_app.routes import ENDPOINTS
-from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import wait_until
 
@@ -214,19 +213,18 @@ def test_registry_routes_and_metrics(serving: Stack) -> None:
     assert any(j["kind"] == "train" for j in cluster["jobs"])
 
 
-def test_promotion_under_load_switches_version_without_failed_requests(serving: Stack) -> None:
-    # A model of its own, with two versions from real jobs, so no other test sees it move.
-    path = write_config(serving.configs, "iris_promo", search={"num_samples": 2})
-    serving.train(path)
-    assert "registered iris_promo version 2" in serving.train(path, "--force").stdout
-    promoted = serving.http("POST", "/v1/models/iris_promo/aliases/champion", {"version": "1"})
+def test_promotion_under_load_switches_version_without_failed_requests(
+    serving: Stack, two_versions: str
+) -> None:
+    name = two_versions
+    promoted = serving.http("POST", f"/v1/models/{name}/aliases/champion", {"version": "1"})
     assert promoted[0] == 200  # v1 is champion while load starts
 
     def served_version() -> str:
-        info = serving.http("GET", "/model-info?model=iris_promo@champion")[1]
+        info = serving.http("GET", f"/model-info?model={name}@champion")[1]
         return str(info["models"][0].get("version"))
 
-    wait_until(lambda: served_version() == "1", 60, "iris_promo@champion to serve v1")
+    wait_until(lambda: served_version() == "1", 60, f"{name}@champion to serve v1")
     stop = threading.Event()
     outcomes: Counter[tuple[int, str]] = Counter()
     lock = threading.Lock()
@@ -235,7 +233,7 @@ def test_promotion_under_load_switches_version_without_failed_requests(serving: 
         while not stop.is_set():
             status, body, _ = serving.http(
                 "POST",
-                "/v1/models/iris_promo/predict",
+                f"/v1/models/{name}/predict",
                 {"instances": [ROW]},
                 key="predict",
                 timeout=30,
@@ -249,7 +247,7 @@ def test_promotion_under_load_switches_version_without_failed_requests(serving: 
     try:
         wait_until(lambda: outcomes[(200, "1")] >= 10, 60, "predictions from v1 under load")
         status, body, _ = serving.http(
-            "POST", "/v1/models/iris_promo/aliases/champion", {"version": "2"}
+            "POST", f"/v1/models/{name}/aliases/champion", {"version": "2"}
         )
         assert (status, body["previous_version"]) == (200, "1")
         wait_until(lambda: outcomes[(200, "2")] >= 20, 60, "predictions from v2 under load")

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import wait_until
 
@@ -24,36 +23,41 @@ def _skops_file(stack: Stack, name: str, version: str) -> Path:
     return path
 
 
-def test_tampered_version_is_refused_and_the_old_one_keeps_serving(serving: Stack) -> None:
-    path = write_config(serving.configs, "iris_tamper", search={"num_samples": 2})
-    serving.train(path)
-    assert "registered iris_tamper version 2" in serving.train(path, "--force").stdout
-    assert (
-        serving.http("POST", "/v1/models/iris_tamper/aliases/champion", {"version": "1"})[0] == 200
-    )
-    predict = "/v1/models/iris_tamper/predict"
-    assert serving.http("POST", predict, {"instances": [ROW]})[1]["version"] == "1"
+def test_tampered_version_is_refused_and_the_old_one_keeps_serving(
+    serving: Stack, two_versions: str
+) -> None:
+    name = two_versions
+    assert serving.http("POST", f"/v1/models/{name}/aliases/champion", {"version": "1"})[0] == 200
+    predict = f"/v1/models/{name}/predict"
 
-    skops = _skops_file(serving, "iris_tamper", "2")
-    skops.write_bytes(skops.read_bytes() + b"\0")  # one extra byte
-    assert (
-        serving.http("POST", "/v1/models/iris_tamper/aliases/champion", {"version": "2"})[0] == 200
-    )
-
-    def refused() -> dict[str, object] | None:
-        info: dict[str, object] = serving.http("GET", "/model-info?model=iris_tamper@champion")[1][
-            "models"
-        ][0]
-        return info if info.get("last_error") else None
-
-    info = wait_until(refused, 30, "the watcher to refuse the tampered version")
-    assert info["version"] == "1"
-    assert "IntegrityError" in str(info["last_error"])
-    assert "changed: model.skops" in str(info["last_error"])
-    for _ in range(10):
+    def served_version() -> str | None:
         status, body, _ = serving.http("POST", predict, {"instances": [ROW]})
-        assert (status, body["version"]) == (200, "1")
+        return body.get("version") if status == 200 else None
 
-    status, body, headers = serving.http("POST", predict + "?version=2", {"instances": [ROW]})
-    assert status == 503 and "integrity check" in body["detail"]
-    assert headers.get("Retry-After")
+    wait_until(lambda: served_version() == "1", 60, f"{name}@champion to serve version 1")
+
+    skops = _skops_file(serving, name, "2")
+    original = skops.read_bytes()
+    skops.write_bytes(original + b"\0")  # one extra byte
+    try:
+        promoted = serving.http("POST", f"/v1/models/{name}/aliases/champion", {"version": "2"})
+        assert promoted[0] == 200
+
+        def refused() -> dict[str, object] | None:
+            info: dict[str, object] = serving.http("GET", f"/model-info?model={name}@champion")[1][
+                "models"
+            ][0]
+            return info if "IntegrityError" in str(info.get("last_error")) else None
+
+        info = wait_until(refused, 30, "the watcher to refuse the tampered version")
+        assert info["version"] == "1"
+        assert "changed: model.skops" in str(info["last_error"])
+        for _ in range(10):
+            status, body, _ = serving.http("POST", predict, {"instances": [ROW]})
+            assert (status, body["version"]) == (200, "1")
+
+        status, body, headers = serving.http("POST", predict + "?version=2", {"instances": [ROW]})
+        assert status == 503 and "integrity check" in body["detail"]
+        assert headers.get("Retry-After")
+    finally:
+        skops.write_bytes(original)  # the other tests of `two_versions` load version 2
