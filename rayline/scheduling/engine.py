@@ -25,7 +25,6 @@ from rayline.scheduling.spec import ScheduleError, ScheduleSpec, parse_schedule
 from rayline.scheduling.timing import (
     concurrency_action,
     due,
-    next_fire,
     retry_at,
     submission_id,
 )
@@ -184,12 +183,12 @@ class Engine:
     def _fire_if_due(self, record: ScheduleRecord, spec: ScheduleSpec, now: datetime) -> None:
         if spec.on_new_data is not None:
             self._check_data(record, spec, now)
-        elif record.next_fire is None:
-            upcoming = next_fire(spec, now)
-            self.store.update_schedule(record.name, next_fire=upcoming and upcoming.timestamp())
         else:
-            scheduled, upcoming = due(spec, _utc(record.next_fire), now)
-            self.store.update_schedule(record.name, next_fire=upcoming and upcoming.timestamp())
+            previous = None if record.next_fire is None else _utc(record.next_fire)
+            scheduled, upcoming = due(spec, previous, now)
+            stamp = upcoming and upcoming.timestamp()
+            if stamp != record.next_fire:  # most ticks change nothing: no write
+                self.store.update_schedule(record.name, next_fire=stamp)
             if scheduled is not None:
                 trigger = "cron" if spec.cron else "every"
                 self._start(spec, scheduled, submission_id(spec.name, scheduled), trigger, 0, now)

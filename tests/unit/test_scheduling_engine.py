@@ -92,6 +92,29 @@ def test_a_tick_fires_once_even_with_two_schedulers(store: StateStore) -> None:
     assert total == 1 and runs[0].status == "running" and runs[0].trigger == "cron"
 
 
+def test_a_tick_with_nothing_due_writes_nothing(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray, clock = FakeRay(), Clock(START)
+    engine = engine_for(store, ray, clock)
+    engine.create(spec(cron="0 2 * * *"))
+    engine.tick()  # learns its next fire: 02:00
+    writes: list[dict[str, Any]] = []
+    update = store.update_schedule
+    monkeypatch.setattr(
+        store, "update_schedule", lambda name, **f: writes.append(f) or update(name, **f)
+    )
+    for _ in range(5):
+        clock.advance(1)
+        engine.tick()
+    assert writes == [] and ray.submitted == []
+    clock.advance(30)
+    engine.tick()  # 02:00 fires and the next fire moves to tomorrow
+    assert ray.submitted == ["nightly-202612020200"]
+    moves = [w["next_fire"] for w in writes if "next_fire" in w]
+    assert moves == [datetime(2026, 12, 3, 2, tzinfo=UTC).timestamp()]
+
+
 def test_a_run_recorded_before_a_crash_is_submitted_by_the_next_scheduler(
     store: StateStore,
 ) -> None:

@@ -14,6 +14,7 @@ import {
   type TriggerKind,
 } from '../lib/schedules';
 import { ErrorState } from './Feedback';
+import { FormActions } from './Form';
 
 const TIME_ZONES: string[] = [
   'UTC',
@@ -240,11 +241,7 @@ export function ScheduleForm({ configs, onCreated }: Props) {
           Fix the highlighted fields, then create again.
         </p>
       ) : null}
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={submitting}>
-          {submitting ? 'Creating…' : 'Create schedule'}
-        </button>
-      </div>
+      <FormActions label="Create schedule" busyLabel="Creating…" busy={submitting} />
     </form>
   );
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/client';
-import { catalog, configs, hourly, irisVersions, nightly, onNewData, schema } from '../test/fixtures';
+import { catalog, configs, hourly, irisVersions, models, nightly, onNewData, schema } from '../test/fixtures';
 import { describeError } from './errors';
 import { buildInstance, csvHeader, csvRowCount, exampleValues } from './features';
 import { formatBytes, formatDuration, formatMs, formatNumber, formatRelative, formatScore } from './format';
-import { defaultCandidate } from './models';
+import { defaultCandidate, pickModel } from './models';
 import { initialScheduleForm, serverProblems, specFromScheduleForm, upcoming, validateScheduleForm } from './schedules';
 import { formFromSpec, initialForm, specFromForm, validateForm } from './trainForm';
 
@@ -97,6 +97,15 @@ describe('models', () => {
     expect(defaultCandidate(irisVersions, { champion: '3' })).toBe('2');
     expect(defaultCandidate(irisVersions.slice(0, 1), { champion: '1' })).toBe('1');
     expect(defaultCandidate([], {})).toBe('');
+  });
+
+  it('offers the chosen model, else the first with a champion, else the first', () => {
+    const untagged = { name: 'wine', description: '', aliases: {}, latest_version: '1', updated_at: 0 };
+    expect(pickModel(models, 'diabetes')?.name).toBe('diabetes');
+    expect(pickModel(models, null)?.name).toBe('iris');
+    expect(pickModel([untagged, ...models], 'gone')?.name).toBe('iris');
+    expect(pickModel([untagged], null)?.name).toBe('wine');
+    expect(pickModel([], null)).toBeUndefined();
   });
 });
 

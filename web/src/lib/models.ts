@@ -1,5 +1,5 @@
-/** Registry helpers: version ordering and which version to offer for promotion. */
-import type { ModelVersion } from '../api/types';
+/** Registry helpers: version ordering, which version to offer for promotion, which model to offer. */
+import type { ModelVersion, RegisteredModel } from '../api/types';
 
 export function byVersionDesc(a: ModelVersion, b: ModelVersion): number {
   return Number(b.version) - Number(a.version) || b.version.localeCompare(a.version);
@@ -12,4 +12,9 @@ export function defaultCandidate(versions: ModelVersion[], aliases: Record<strin
   if (challenger && challenger !== champion && versions.some((v) => v.version === challenger)) return challenger;
   const sorted = [...versions].sort(byVersionDesc);
   return (sorted.find((v) => v.version !== champion) ?? sorted[0])?.version ?? '';
+}
+
+/** The model named `name`, else the first with a champion, else the first. */
+export function pickModel(models: RegisteredModel[], name: string | null): RegisteredModel | undefined {
+  return models.find((m) => m.name === name) ?? models.find((m) => m.aliases.champion) ?? models[0];
 }

@@ -2,18 +2,20 @@
  * Benchmark: a serving load test and a sequential-vs-parallel training comparison, each run
  * as a Ray job; finished runs land in the results, shown as charts and a table.
  */
-import { useCallback, useMemo, useState, type FormEvent } from 'react';
+import { useCallback, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link } from 'react-router-dom';
 import type { BenchmarkBody, BenchmarkResult, JobDetail, RegisteredModel, ServingSummary, TrainingSummary } from '../api/types';
 import { useApi } from '../auth/context';
 import { StatusBadge } from '../components/Badges';
 import { Chart } from '../components/Chart';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
+import { FormActions, SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
 import { useResource } from '../hooks/useResource';
 import { usePageTitle } from '../hooks/usePageTitle';
 import { formatDuration, formatMs, formatNumber, formatScore, formatTime, formatValue } from '../lib/format';
 import { isActive, jobPath } from '../lib/jobs';
+import { pickModel } from '../lib/models';
 
 export const BENCH_POLL_MS = 2000;
 
@@ -65,42 +67,29 @@ function positiveInt(value: string): number | null {
   return Number.isInteger(n) && n >= 1 ? n : null;
 }
 
-function ServingForm({ models, onSubmitted }: { models: RegisteredModel[]; onSubmitted: (jobId: string) => void }) {
+interface BenchmarkFormProps {
+  /** The request to send, or what to fix first. */
+  check: () => BenchmarkBody | string;
+  /** The submit button's text. */
+  action: string;
+  disabled: boolean;
+  onSubmitted: (jobId: string) => void;
+  children: ReactNode;
+}
+
+/** A benchmark's settings form: checks them, submits the benchmark as a Ray job and shows what went wrong. */
+function BenchmarkForm({ check, action, disabled, onSubmitted, children }: BenchmarkFormProps) {
   const api = useApi();
-  const [modelName, setModelName] = useState<string | null>(null);
-  const [alias, setAlias] = useState<string | null>(null);
-  const [duration, setDuration] = useState('10');
-  const [concurrency, setConcurrency] = useState('4');
-  const [rows, setRows] = useState('1');
   const [problem, setProblem] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
-  const model = models.find((m) => m.name === modelName) ?? models.find((m) => m.aliases.champion) ?? models[0];
-  const aliases = Object.keys(model?.aliases ?? {});
-  const aliasOptions = aliases.length ? aliases : ['champion'];
-  const chosenAlias = alias && aliasOptions.includes(alias) ? alias : aliasOptions.includes('champion') ? 'champion' : (aliasOptions[0] ?? 'champion');
-
   const onSubmit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     setError(null);
-    const durationS = Number(duration);
-    const conc = positiveInt(concurrency);
-    const perRequest = positiveInt(rows);
-    if (!model) return setProblem('Register a model first: the load test calls a served model.');
-    if (!Number.isFinite(durationS) || durationS <= 0 || durationS > 600)
-      return setProblem('Duration must be between 1 and 600 seconds.');
-    if (!conc || conc > 256) return setProblem('Concurrency must be a whole number from 1 to 256.');
-    if (!perRequest || perRequest > 10000) return setProblem('Rows per request must be a whole number from 1 to 10000.');
+    const body = check();
+    if (typeof body === 'string') return setProblem(body);
     setProblem(null);
-    const body: BenchmarkBody = {
-      kind: 'serving',
-      model: model.name,
-      alias: chosenAlias,
-      duration_s: durationS,
-      concurrency: conc,
-      rows_per_request: perRequest,
-    };
     setBusy(true);
     try {
       onSubmitted((await api.submitBenchmark(body)).job_id);
@@ -113,111 +102,95 @@ function ServingForm({ models, onSubmitted }: { models: RegisteredModel[]; onSub
 
   return (
     <form onSubmit={(e) => void onSubmit(e)} noValidate>
-      <div className="form-grid">
-        <div className="field">
-          <label htmlFor="bench-model">Model</label>
-          <select id="bench-model" value={model?.name ?? ''} onChange={(e) => setModelName(e.target.value)} disabled={!models.length}>
-            {models.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="bench-alias">Alias</label>
-          <select id="bench-alias" value={chosenAlias} onChange={(e) => setAlias(e.target.value)}>
-            {aliasOptions.map((a) => (
-              <option key={a} value={a}>
-                {a}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="bench-duration">Duration (s)</label>
-          <input id="bench-duration" type="number" min={1} max={600} step={1} value={duration} onChange={(e) => setDuration(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="bench-concurrency">Concurrency</label>
-          <input id="bench-concurrency" type="number" min={1} max={256} step={1} value={concurrency} onChange={(e) => setConcurrency(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="bench-rows">Rows per request</label>
-          <input id="bench-rows" type="number" min={1} max={10000} step={1} value={rows} onChange={(e) => setRows(e.target.value)} />
-        </div>
-      </div>
+      <div className="form-grid">{children}</div>
       {problem ? (
         <p className="field-error" role="alert">
           {problem}
         </p>
       ) : null}
       {error ? <ErrorState error={error} /> : null}
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={busy || !models.length}>
-          {busy ? 'Submitting…' : 'Run load test'}
-        </button>
-      </div>
+      <FormActions label={action} busyLabel="Submitting…" busy={busy} disabled={disabled} />
     </form>
   );
 }
 
-function TrainingForm({ datasets, onSubmitted }: { datasets: string[]; onSubmitted: (jobId: string) => void }) {
-  const api = useApi();
-  const [dataset, setDataset] = useState<string | null>(null);
-  const [nConfigs, setNConfigs] = useState('8');
-  const [problem, setProblem] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const chosen = dataset ?? datasets[0] ?? '';
+function ServingForm({ models, onSubmitted }: { models: RegisteredModel[]; onSubmitted: (jobId: string) => void }) {
+  const [modelName, setModelName] = useState<string | null>(null);
+  const [alias, setAlias] = useState<string | null>(null);
+  const [duration, setDuration] = useState('10');
+  const [concurrency, setConcurrency] = useState('4');
+  const [rows, setRows] = useState('1');
 
-  const onSubmit = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    setError(null);
-    const n = positiveInt(nConfigs);
-    if (!chosen) return setProblem('Choose a dataset.');
-    if (!n || n < 2 || n > 200) return setProblem('Number of configurations must be a whole number from 2 to 200.');
-    setProblem(null);
-    setBusy(true);
-    try {
-      onSubmitted((await api.submitBenchmark({ kind: 'training', dataset: chosen, n_configs: n })).job_id);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+  const model = pickModel(models, modelName);
+  const aliases = Object.keys(model?.aliases ?? {});
+  const aliasOptions = aliases.length ? aliases : ['champion'];
+  const chosenAlias = alias && aliasOptions.includes(alias) ? alias : aliasOptions.includes('champion') ? 'champion' : (aliasOptions[0] ?? 'champion');
+
+  const check = (): BenchmarkBody | string => {
+    const durationS = Number(duration);
+    const conc = positiveInt(concurrency);
+    const perRequest = positiveInt(rows);
+    if (!model) return 'Register a model first: the load test calls a served model.';
+    if (!Number.isFinite(durationS) || durationS <= 0 || durationS > 600) return 'Duration must be between 1 and 600 seconds.';
+    if (!conc || conc > 256) return 'Concurrency must be a whole number from 1 to 256.';
+    if (!perRequest || perRequest > 10000) return 'Rows per request must be a whole number from 1 to 10000.';
+    return {
+      kind: 'serving',
+      model: model.name,
+      alias: chosenAlias,
+      duration_s: durationS,
+      concurrency: conc,
+      rows_per_request: perRequest,
+    };
   };
 
   return (
-    <form onSubmit={(e) => void onSubmit(e)} noValidate>
-      <div className="form-grid">
-        <div className="field">
-          <label htmlFor="bench-dataset">Dataset</label>
-          <select id="bench-dataset" value={chosen} onChange={(e) => setDataset(e.target.value)}>
-            {datasets.map((d) => (
-              <option key={d} value={d}>
-                {d}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="bench-n">Number of configurations</label>
-          <input id="bench-n" type="number" min={2} max={200} step={1} value={nConfigs} onChange={(e) => setNConfigs(e.target.value)} />
-        </div>
+    <BenchmarkForm check={check} action="Run load test" disabled={!models.length} onSubmitted={onSubmitted}>
+      <SelectField
+        id="bench-model"
+        label="Model"
+        value={model?.name ?? ''}
+        options={models.map((m) => m.name)}
+        onChange={setModelName}
+        disabled={!models.length}
+      />
+      <SelectField id="bench-alias" label="Alias" value={chosenAlias} options={aliasOptions} onChange={setAlias} />
+      <div className="field">
+        <label htmlFor="bench-duration">Duration (s)</label>
+        <input id="bench-duration" type="number" min={1} max={600} step={1} value={duration} onChange={(e) => setDuration(e.target.value)} />
       </div>
-      {problem ? (
-        <p className="field-error" role="alert">
-          {problem}
-        </p>
-      ) : null}
-      {error ? <ErrorState error={error} /> : null}
-      <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={busy || !datasets.length}>
-          {busy ? 'Submitting…' : 'Run comparison'}
-        </button>
+      <div className="field">
+        <label htmlFor="bench-concurrency">Concurrency</label>
+        <input id="bench-concurrency" type="number" min={1} max={256} step={1} value={concurrency} onChange={(e) => setConcurrency(e.target.value)} />
       </div>
-    </form>
+      <div className="field">
+        <label htmlFor="bench-rows">Rows per request</label>
+        <input id="bench-rows" type="number" min={1} max={10000} step={1} value={rows} onChange={(e) => setRows(e.target.value)} />
+      </div>
+    </BenchmarkForm>
+  );
+}
+
+function TrainingForm({ datasets, onSubmitted }: { datasets: string[]; onSubmitted: (jobId: string) => void }) {
+  const [dataset, setDataset] = useState<string | null>(null);
+  const [nConfigs, setNConfigs] = useState('8');
+  const chosen = dataset ?? datasets[0] ?? '';
+
+  const check = (): BenchmarkBody | string => {
+    const n = positiveInt(nConfigs);
+    if (!chosen) return 'Choose a dataset.';
+    if (!n || n < 2 || n > 200) return 'Number of configurations must be a whole number from 2 to 200.';
+    return { kind: 'training', dataset: chosen, n_configs: n };
+  };
+
+  return (
+    <BenchmarkForm check={check} action="Run comparison" disabled={!datasets.length} onSubmitted={onSubmitted}>
+      <SelectField id="bench-dataset" label="Dataset" value={chosen} options={datasets} onChange={setDataset} />
+      <div className="field">
+        <label htmlFor="bench-n">Number of configurations</label>
+        <input id="bench-n" type="number" min={2} max={200} step={1} value={nConfigs} onChange={(e) => setNConfigs(e.target.value)} />
+      </div>
+    </BenchmarkForm>
   );
 }
 
@@ -225,76 +198,86 @@ function runLabel(r: BenchmarkResult, i: number): string {
   return `#${i + 1} ${shortTime(r.created_at)}`;
 }
 
-function ServingCharts({ runs }: { runs: ServingResult[] }) {
-  const [picked, setPicked] = useState<string | null>(null);
-  const latest = runs[runs.length - 1];
-  const selected = runs.find((r) => r.id === picked) ?? latest;
-  const throughput = useMemo(
-    () => ({
-      x: runs.map((_, i) => i),
-      categories: runs.map(runLabel),
-      series: [{ label: 'throughput', color: '#4f46e5', values: runs.map((r) => r.summary.throughput_rps ?? null) }],
-    }),
-    [runs],
-  );
-  const s: Partial<ServingSummary> = selected?.summary ?? {};
-  const latency = {
-    x: [0, 1, 2],
-    categories: ['p50', 'p90', 'p99'],
-    series: [{ label: 'latency', color: '#d97706', values: [s.p50_ms ?? null, s.p90_ms ?? null, s.p99_ms ?? null] }],
-  };
+interface BarsProps {
+  title: string;
+  unit: string;
+  /** The series' name and colour. */
+  label: string;
+  color: string;
+  /** One bar per category. */
+  categories: string[];
+  values: (number | null)[];
+}
+
+/** A bar chart of one series, starting at zero. */
+function Bars({ title, unit, label, color, categories, values }: BarsProps) {
   return (
-    <div className="chart-grid two">
-      <Chart title="Throughput per load test" kind="bars" xKind="category" unit="req/s" yFromZero {...throughput} />
-      <div>
-        <Chart title="Latency percentiles" kind="bars" xKind="category" unit="ms" yFromZero {...latency} />
-        {runs.length > 1 ? (
-          <div className="field inline-field">
-            <label htmlFor="serving-run">Serving run</label>
-            <select id="serving-run" value={selected?.id ?? ''} onChange={(e) => setPicked(e.target.value)}>
-              {runs.map((r, i) => (
-                <option key={r.id} value={r.id}>
-                  {runLabel(r, i)}
-                </option>
-              ))}
-            </select>
-          </div>
-        ) : null}
-      </div>
-    </div>
+    <Chart
+      title={title}
+      kind="bars"
+      xKind="category"
+      unit={unit}
+      yFromZero
+      x={categories.map((_, i) => i)}
+      categories={categories}
+      series={[{ label, color, values }]}
+    />
   );
 }
 
-function TrainingCharts({ runs }: { runs: TrainingResult[] }) {
+function throughputBars(runs: ServingResult[]): BarsProps {
+  const values = runs.map((r) => r.summary.throughput_rps ?? null);
+  return { title: 'Throughput per load test', unit: 'req/s', label: 'throughput', color: '#4f46e5', categories: runs.map(runLabel), values };
+}
+
+function latencyBars(run: ServingResult | undefined): BarsProps {
+  const s: Partial<ServingSummary> = run?.summary ?? {};
+  const values = [s.p50_ms ?? null, s.p90_ms ?? null, s.p99_ms ?? null];
+  return { title: 'Latency percentiles', unit: 'ms', label: 'latency', color: '#d97706', categories: ['p50', 'p90', 'p99'], values };
+}
+
+function speedupBars(runs: TrainingResult[]): BarsProps {
+  const values = runs.map((r) => r.summary.speedup ?? null);
+  return { title: 'Speed-up of parallel training', unit: '×', label: 'speed-up', color: '#059669', categories: runs.map(runLabel), values };
+}
+
+function timeBars(run: TrainingResult | undefined): BarsProps {
+  const t: Partial<TrainingSummary> = run?.summary ?? {};
+  const values = [t.sequential_s ?? null, t.parallel_s ?? null];
+  return { title: 'Sequential vs parallel time', unit: 's', label: 'wall time', color: '#0891b2', categories: ['sequential', 'parallel'], values };
+}
+
+interface RunChartsProps<R extends BenchmarkResult> {
+  runs: R[];
+  /** Id and label of the select that picks the run shown in detail. */
+  pickId: string;
+  pickLabel: string;
+  /** The chart over all runs. */
+  overall: BarsProps;
+  /** The chart of the picked run. */
+  detail: (run: R | undefined) => BarsProps;
+}
+
+/** A chart over all runs of one kind, beside the chart of one run picked from a select (the latest by default). */
+function RunCharts<R extends BenchmarkResult>({ runs, pickId, pickLabel, overall, detail }: RunChartsProps<R>) {
   const [picked, setPicked] = useState<string | null>(null);
   const selected = runs.find((r) => r.id === picked) ?? runs[runs.length - 1];
-  const speedup = {
-    x: runs.map((_, i) => i),
-    categories: runs.map(runLabel),
-    series: [{ label: 'speed-up', color: '#059669', values: runs.map((r) => r.summary.speedup ?? null) }],
-  };
-  const t: Partial<TrainingSummary> = selected?.summary ?? {};
-  const times = {
-    x: [0, 1],
-    categories: ['sequential', 'parallel'],
-    series: [{ label: 'wall time', color: '#0891b2', values: [t.sequential_s ?? null, t.parallel_s ?? null] }],
-  };
+  const labels = runs.map(runLabel);
   return (
     <div className="chart-grid two">
-      <Chart title="Speed-up of parallel training" kind="bars" xKind="category" unit="×" yFromZero {...speedup} />
+      <Bars {...overall} />
       <div>
-        <Chart title="Sequential vs parallel time" kind="bars" xKind="category" unit="s" yFromZero {...times} />
+        <Bars {...detail(selected)} />
         {runs.length > 1 ? (
-          <div className="field inline-field">
-            <label htmlFor="training-run">Training run</label>
-            <select id="training-run" value={selected?.id ?? ''} onChange={(e) => setPicked(e.target.value)}>
-              {runs.map((r, i) => (
-                <option key={r.id} value={r.id}>
-                  {runLabel(r, i)}
-                </option>
-              ))}
-            </select>
-          </div>
+          <SelectField
+            className="field inline-field"
+            id={pickId}
+            label={pickLabel}
+            value={selected?.id ?? ''}
+            options={runs.map((r) => r.id)}
+            text={(_, i) => labels[i] ?? ''}
+            onChange={setPicked}
+          />
         ) : null}
       </div>
     </div>
@@ -419,13 +402,13 @@ export default function Benchmark() {
         {serving.length ? (
           <>
             <h3 className="subhead">Serving</h3>
-            <ServingCharts runs={serving} />
+            <RunCharts runs={serving} pickId="serving-run" pickLabel="Serving run" overall={throughputBars(serving)} detail={latencyBars} />
           </>
         ) : null}
         {training.length ? (
           <>
             <h3 className="subhead">Training</h3>
-            <TrainingCharts runs={training} />
+            <RunCharts runs={training} pickId="training-run" pickLabel="Training run" overall={speedupBars(training)} detail={timeBars} />
           </>
         ) : null}
         {newestFirst.length ? (

@@ -47,6 +47,15 @@ function ExternalLinks({ links }: { links: ClusterInfo['links'] | undefined }) {
   );
 }
 
+/** A stat card gauging used against total bytes. */
+function BytesGauge({ label, used, total }: { label: string; used: number; total: number }) {
+  return (
+    <div className="card stat">
+      <Gauge label={label} used={used} total={total} text={`${formatBytes(used)} / ${formatBytes(total)}`} />
+    </div>
+  );
+}
+
 function ClusterSummary({ cluster }: { cluster: ClusterInfo }) {
   const { totals, nodes } = cluster;
   const alive = nodes.filter((n) => n.alive).length;
@@ -67,22 +76,8 @@ function ClusterSummary({ cluster }: { cluster: ClusterInfo }) {
           text={`${formatNumber(totals.cpus_used, 1)} / ${formatNumber(totals.cpus_total, 1)} used`}
         />
       </div>
-      <div className="card stat">
-        <Gauge
-          label="Memory"
-          used={totals.memory_used_bytes}
-          total={totals.memory_total_bytes}
-          text={`${formatBytes(totals.memory_used_bytes)} / ${formatBytes(totals.memory_total_bytes)}`}
-        />
-      </div>
-      <div className="card stat">
-        <Gauge
-          label="Object store"
-          used={totals.object_store_used_bytes}
-          total={totals.object_store_total_bytes}
-          text={`${formatBytes(totals.object_store_used_bytes)} / ${formatBytes(totals.object_store_total_bytes)}`}
-        />
-      </div>
+      <BytesGauge label="Memory" used={totals.memory_used_bytes} total={totals.memory_total_bytes} />
+      <BytesGauge label="Object store" used={totals.object_store_used_bytes} total={totals.object_store_total_bytes} />
     </div>
   );
 }

@@ -6,6 +6,7 @@ import { useApi } from '../auth/context';
 import { AliasBadge, StatusBadge } from '../components/Badges';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { EmptyState, ErrorState, Loading, Notice } from '../components/Feedback';
+import { SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
 import { useResource } from '../hooks/useResource';
 import { usePageTitle } from '../hooks/usePageTitle';
@@ -94,6 +95,12 @@ function VersionsTable({ versions }: { versions: ModelVersion[] }) {
   );
 }
 
+/** A version with its aliases, as the candidate select names it: "v3 (challenger)". */
+function withAliases(version: ModelVersion | undefined): string {
+  if (!version) return '';
+  return `v${version.version}${version.aliases.length ? ` (${version.aliases.join(', ')})` : ''}`;
+}
+
 interface PendingChange {
   alias: string;
   version: string;
@@ -104,6 +111,7 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
   const fetchVersions = useCallback((signal: AbortSignal) => api.versions(model.name, signal), [api, model.name]);
   const versions = useResource(fetchVersions);
   const sorted = useMemo(() => [...(versions.data ?? [])].sort(byVersionDesc), [versions.data]);
+  const versionIds = sorted.map((v) => v.version);
   // Aliases as the versions report them (fresher than the model list after a change).
   const aliases = useMemo(() => {
     if (!versions.data) return model.aliases;
@@ -187,17 +195,14 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
               <h3 className="subhead">Promote a version to champion</h3>
               <p className="muted small">Predictions for {model.name}@champion are answered by this version.</p>
               <div className="inline-form">
-                <div className="field">
-                  <label htmlFor="candidate">Candidate</label>
-                  <select id="candidate" value={promoteVersion} onChange={(e) => setCandidate(e.target.value)}>
-                    {sorted.map((v) => (
-                      <option key={v.version} value={v.version}>
-                        v{v.version}
-                        {v.aliases.length ? ` (${v.aliases.join(', ')})` : ''}
-                      </option>
-                    ))}
-                  </select>
-                </div>
+                <SelectField
+                  id="candidate"
+                  label="Candidate"
+                  value={promoteVersion}
+                  options={versionIds}
+                  text={(_, i) => withAliases(sorted[i])}
+                  onChange={setCandidate}
+                />
                 <button
                   type="button"
                   className="btn btn-primary"
@@ -231,16 +236,14 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
                     ))}
                   </datalist>
                 </div>
-                <div className="field">
-                  <label htmlFor="alias-version">Version</label>
-                  <select id="alias-version" value={chosenAliasVersion} onChange={(e) => setAliasVersion(e.target.value)}>
-                    {sorted.map((v) => (
-                      <option key={v.version} value={v.version}>
-                        v{v.version}
-                      </option>
-                    ))}
-                  </select>
-                </div>
+                <SelectField
+                  id="alias-version"
+                  label="Version"
+                  value={chosenAliasVersion}
+                  options={versionIds}
+                  text={(version) => `v${version}`}
+                  onChange={setAliasVersion}
+                />
                 <button type="submit" className="btn">
                   Set alias
                 </button>

@@ -6,6 +6,7 @@ import { useCallback, useMemo, useState, type FormEvent } from 'react';
 import type { ModelSchema, PredictResponse, RegisteredModel } from '../api/types';
 import { useApi } from '../auth/context';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
+import { FormActions, SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
 import { ProbabilityBars } from '../components/ProbabilityBars';
 import { useResource } from '../hooks/useResource';
@@ -20,6 +21,7 @@ import {
   type FieldValues,
 } from '../lib/features';
 import { formatValue } from '../lib/format';
+import { pickModel } from '../lib/models';
 
 const MAX_ROWS_SHOWN = 200;
 
@@ -353,11 +355,7 @@ function PredictPanel({ model, alias, schema }: PredictPanelProps) {
             </p>
           ) : null}
           {error ? <ErrorState error={error} /> : null}
-          <div className="form-actions">
-            <button type="submit" className="btn btn-primary" disabled={busy}>
-              {busy ? 'Predicting…' : 'Predict'}
-            </button>
-          </div>
+          <FormActions label="Predict" busyLabel="Predicting…" busy={busy} />
         </form>
       </section>
       {result ? <Results result={result.response} rowCount={mode === 'csv' ? result.rows : 0} /> : null}
@@ -395,7 +393,7 @@ export default function Predictions() {
   const [chosenModel, setChosenModel] = useState<string | null>(null);
   const [chosenAlias, setChosenAlias] = useState<string | null>(null);
 
-  const model = list.find((m) => m.name === chosenModel) ?? list.find((m) => m.aliases.champion) ?? list[0];
+  const model = pickModel(list, chosenModel);
   const aliases = aliasesOf(model);
   const alias = chosenAlias && aliases.includes(chosenAlias) ? chosenAlias : (aliases[0] ?? 'champion');
 
@@ -415,34 +413,24 @@ export default function Predictions() {
               Model and alias
             </h2>
             <div className="inline-form">
-              <div className="field">
-                <label htmlFor="predict-model">Model</label>
-                <select
-                  id="predict-model"
-                  value={model.name}
-                  onChange={(e) => {
-                    setChosenModel(e.target.value);
-                    setChosenAlias(null);
-                  }}
-                >
-                  {list.map((m) => (
-                    <option key={m.name} value={m.name}>
-                      {m.name}
-                    </option>
-                  ))}
-                </select>
-              </div>
-              <div className="field">
-                <label htmlFor="predict-alias">Alias</label>
-                <select id="predict-alias" value={alias} onChange={(e) => setChosenAlias(e.target.value)}>
-                  {aliases.map((a) => (
-                    <option key={a} value={a}>
-                      {a}
-                      {model.aliases[a] ? ` (v${model.aliases[a]})` : ''}
-                    </option>
-                  ))}
-                </select>
-              </div>
+              <SelectField
+                id="predict-model"
+                label="Model"
+                value={model.name}
+                options={list.map((m) => m.name)}
+                onChange={(name) => {
+                  setChosenModel(name);
+                  setChosenAlias(null);
+                }}
+              />
+              <SelectField
+                id="predict-alias"
+                label="Alias"
+                value={alias}
+                options={aliases}
+                text={(a) => `${a}${model.aliases[a] ? ` (v${model.aliases[a]})` : ''}`}
+                onChange={setChosenAlias}
+              />
               <ServingState model={model.name} alias={alias} />
             </div>
           </section>

@@ -8,6 +8,7 @@ import type { Catalog, SearchAlgorithm, ShippedConfig, Task, TrainSpec } from '.
 import { formFromSpec, initialForm, specFromForm, validateForm, type TrainForm } from '../lib/trainForm';
 import { useApi } from '../auth/context';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
+import { FormActions } from '../components/Form';
 import { JobsTable } from '../components/JobsTable';
 import { PageHeader } from '../components/Layout';
 import { useResource } from '../hooks/useResource';
@@ -372,11 +373,7 @@ export default function Training() {
                 Fix the highlighted fields, then submit again.
               </p>
             ) : null}
-            <div className="form-actions">
-              <button type="submit" className="btn btn-primary" disabled={submitting || (!selected && !catalog.data)}>
-                {submitting ? 'Submitting…' : 'Submit job'}
-              </button>
-            </div>
+            <FormActions label="Submit job" busyLabel="Submitting…" busy={submitting} disabled={!selected && !catalog.data} />
           </form>
         </section>
 
