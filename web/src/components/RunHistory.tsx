@@ -5,6 +5,7 @@ import { formatClock, formatScore, formatTime } from '../lib/format';
 import { jobPath } from '../lib/jobs';
 import { TRIGGER_LABEL } from '../lib/schedules';
 import { RunBadge } from './Badges';
+import { DataTable } from './DataTable';
 
 function Score({ run }: { run: ScheduleRun }) {
   if (run.score == null) return <span className="muted">—</span>;
@@ -23,6 +24,8 @@ function Moment({ epoch, day }: { epoch: number | null; day: number }) {
   return <span title={formatTime(epoch)}>{sameDay ? formatClock(epoch) : formatTime(epoch)}</span>;
 }
 
+const COLUMNS = ['Scheduled', 'Started', 'Ended', 'Trigger', 'Result', 'Model', 'Score', <span className="sr-only">Links</span>];
+
 interface Props {
   schedule: string;
   runs: ScheduleRun[];
@@ -37,67 +40,48 @@ export function RunHistory({ schedule, runs, total, offset, limit, onPage }: Pro
   const last = Math.min(offset + runs.length, total);
   return (
     <>
-      <div className="table-wrap">
-        <table className="table runs-table">
-          <caption className="sr-only">Runs of {schedule}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Scheduled</th>
-              <th scope="col">Started</th>
-              <th scope="col">Ended</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Result</th>
-              <th scope="col">Model</th>
-              <th scope="col">Score</th>
-              <th scope="col">
-                <span className="sr-only">Links</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {runs.map((run) => (
-              <tr key={run.id} data-run={run.id}>
-                <td className="nowrap">{formatTime(run.scheduled_time)}</td>
-                <td className="nowrap">
-                  <Moment epoch={run.started_at} day={run.scheduled_time} />
-                </td>
-                <td className="nowrap">
-                  <Moment epoch={run.ended_at} day={run.scheduled_time} />
-                </td>
-                <td className="nowrap">
-                  {TRIGGER_LABEL[run.trigger] ?? run.trigger}
-                  <div className="cell-sub">{run.attempt === 0 ? 'first try' : `retry ${run.attempt}`}</div>
-                </td>
-                <td className="run-result">
-                  <RunBadge run={run} />
-                  {run.error ? (
-                    <div className="run-error">
-                      {run.step ? <>at {run.step}: </> : null}
-                      {run.error}
-                    </div>
-                  ) : null}
-                </td>
-                <td className="nowrap">{run.model ? `${run.model} v${run.version ?? '?'}` : <span className="muted">—</span>}</td>
-                <td className="nowrap">
-                  <Score run={run} />
-                </td>
-                <td className="actions nowrap">
-                  {run.status === 'skipped' ? null : (
-                    <Link to={jobPath(run.submission_id)} className="btn btn-small" title={`Ray job ${run.submission_id}`}>
-                      Job
-                    </Link>
-                  )}
-                  {run.mlflow_run_url ? (
-                    <a className="btn btn-small" href={run.mlflow_run_url} target="_blank" rel="noopener noreferrer" title="The run in MLflow (new tab)">
-                      MLflow run ↗
-                    </a>
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable caption={`Runs of ${schedule}`} className="runs-table" columns={COLUMNS}>
+        {runs.map((run) => (
+          <tr key={run.id} data-run={run.id}>
+            <td className="nowrap">{formatTime(run.scheduled_time)}</td>
+            <td className="nowrap">
+              <Moment epoch={run.started_at} day={run.scheduled_time} />
+            </td>
+            <td className="nowrap">
+              <Moment epoch={run.ended_at} day={run.scheduled_time} />
+            </td>
+            <td className="nowrap">
+              {TRIGGER_LABEL[run.trigger] ?? run.trigger}
+              <div className="cell-sub">{run.attempt === 0 ? 'first try' : `retry ${run.attempt}`}</div>
+            </td>
+            <td className="run-result">
+              <RunBadge run={run} />
+              {run.error ? (
+                <div className="run-error">
+                  {run.step ? <>at {run.step}: </> : null}
+                  {run.error}
+                </div>
+              ) : null}
+            </td>
+            <td className="nowrap">{run.model ? `${run.model} v${run.version ?? '?'}` : <span className="muted">—</span>}</td>
+            <td className="nowrap">
+              <Score run={run} />
+            </td>
+            <td className="actions nowrap">
+              {run.status === 'skipped' ? null : (
+                <Link to={jobPath(run.submission_id)} className="btn btn-small" title={`Ray job ${run.submission_id}`}>
+                  Job
+                </Link>
+              )}
+              {run.mlflow_run_url ? (
+                <a className="btn btn-small" href={run.mlflow_run_url} target="_blank" rel="noopener noreferrer" title="The run in MLflow (new tab)">
+                  MLflow run ↗
+                </a>
+              ) : null}
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       <div className="pager">
         <span className="muted small" aria-live="polite">
           Runs {first}–{last} of {total}

@@ -7,7 +7,9 @@ import { Link } from 'react-router-dom';
 import type { BenchmarkBody, BenchmarkResult, JobDetail, RegisteredModel, ServingSummary, TrainingSummary } from '../api/types';
 import { useApi } from '../auth/context';
 import { StatusBadge } from '../components/Badges';
+import { Card } from '../components/Card';
 import { Chart } from '../components/Chart';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
 import { FormActions, SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
@@ -306,31 +308,18 @@ function Summary({ result }: { result: BenchmarkResult }) {
 
 function ResultsTable({ results }: { results: BenchmarkResult[] }) {
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">Past benchmark results</caption>
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Settings</th>
-            <th scope="col">Result</th>
-          </tr>
-        </thead>
-        <tbody>
-          {results.map((r) => (
-            <tr key={r.id}>
-              <td className="nowrap">{formatTime(r.created_at)}</td>
-              <td>{r.kind}</td>
-              <td className="mono small">{settingsText(r.settings)}</td>
-              <td>
-                <Summary result={r} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable caption="Past benchmark results" columns={['When', 'Kind', 'Settings', 'Result']}>
+      {results.map((r) => (
+        <tr key={r.id}>
+          <td className="nowrap">{formatTime(r.created_at)}</td>
+          <td>{r.kind}</td>
+          <td className="mono small">{settingsText(r.settings)}</td>
+          <td>
+            <Summary result={r} />
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -357,10 +346,7 @@ export default function Benchmark() {
     <div className="page">
       <PageHeader title="Benchmark" subtitle="Measure the serving path under load and the gain of training in parallel on Ray." />
       <div className="two-col">
-        <section className="card" aria-labelledby="serving-h">
-          <h2 id="serving-h" className="card-title">
-            Serving load test
-          </h2>
+        <Card id="serving-h" title="Serving load test">
           <p className="muted small">
             Sends concurrent prediction requests to a served model for a fixed time. Runs as a Ray job; its result
             appears below when it ends.
@@ -375,11 +361,8 @@ export default function Benchmark() {
             )
           ) : null}
           {servingJob ? <JobTracker key={servingJob} jobId={servingJob} label="Load test" onFinished={onFinished} /> : null}
-        </section>
-        <section className="card" aria-labelledby="parallel-h">
-          <h2 id="parallel-h" className="card-title">
-            Parallel training comparison
-          </h2>
+        </Card>
+        <Card id="parallel-h" title="Parallel training comparison">
           <p className="muted small">Fits the same configurations one after another, then in parallel with Ray Tune.</p>
           {catalog.error ? <ErrorState error={catalog.error} onRetry={catalog.reload} what="the datasets" compact /> : null}
           {catalog.loading ? <Loading label="Loading datasets…" /> : null}
@@ -387,13 +370,10 @@ export default function Benchmark() {
             <TrainingForm datasets={catalog.data.builtin_datasets.map((d) => d.name)} onSubmitted={setTrainingJob} />
           ) : null}
           {trainingJob ? <JobTracker key={trainingJob} jobId={trainingJob} label="Comparison" onFinished={onFinished} /> : null}
-        </section>
+        </Card>
       </div>
 
-      <section className="card" aria-labelledby="results-h">
-        <h2 id="results-h" className="card-title">
-          Results
-        </h2>
+      <Card id="results-h" title="Results">
         {results.loading ? <Loading label="Loading results…" /> : null}
         {results.error ? <ErrorState error={results.error} onRetry={results.reload} what="benchmark results" /> : null}
         {results.data && results.data.length === 0 ? (
@@ -417,7 +397,7 @@ export default function Benchmark() {
             <ResultsTable results={newestFirst} />
           </>
         ) : null}
-      </section>
+      </Card>
     </div>
   );
 }

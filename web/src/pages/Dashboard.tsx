@@ -2,13 +2,15 @@
  * Dashboard: Ray cluster, Serve application, live traffic charts, the next scheduled runs and
  * recent failed ones, and recent jobs (polls every 5 s).
  */
-import { useCallback, useMemo } from 'react';
+import { useCallback, useMemo, type ReactNode } from 'react';
 import { Link } from 'react-router-dom';
 import { ApiError } from '../api/client';
 import type { ClusterInfo, Schedule, ScheduleRun, ServeApplication, TimeSeries } from '../api/types';
 import { useApi } from '../auth/context';
 import { RunBadge, StatusBadge } from '../components/Badges';
+import { Card } from '../components/Card';
 import { Chart } from '../components/Chart';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
 import { JobsTable } from '../components/JobsTable';
 import { PageHeader } from '../components/Layout';
@@ -99,33 +101,20 @@ function ServeApps({ applications }: { applications: ServeApplication[] }) {
             {app.message ? <p className="muted small">{app.message}</p> : null}
           </div>
           {app.deployments.length ? (
-            <div className="table-wrap">
-              <table className="table">
-                <caption className="sr-only">Deployments of {app.name}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Deployment</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Replicas</th>
-                    <th scope="col">Message</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {app.deployments.map((d) => (
-                    <tr key={d.name}>
-                      <td className="cell-main">{d.name}</td>
-                      <td>
-                        <StatusBadge status={d.status} />
-                      </td>
-                      <td className="nowrap">
-                        {d.replicas_running} / {d.replicas_target}
-                      </td>
-                      <td className="muted small">{d.message || '—'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable caption={`Deployments of ${app.name}`} columns={['Deployment', 'Status', 'Replicas', 'Message']}>
+              {app.deployments.map((d) => (
+                <tr key={d.name}>
+                  <td className="cell-main">{d.name}</td>
+                  <td>
+                    <StatusBadge status={d.status} />
+                  </td>
+                  <td className="nowrap">
+                    {d.replicas_running} / {d.replicas_target}
+                  </td>
+                  <td className="muted small">{d.message || '—'}</td>
+                </tr>
+              ))}
+            </DataTable>
           ) : (
             <p className="muted small">No deployments.</p>
           )}
@@ -137,44 +126,30 @@ function ServeApps({ applications }: { applications: ServeApplication[] }) {
 
 function NodesTable({ cluster }: { cluster: ClusterInfo }) {
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">Ray nodes</caption>
-        <thead>
-          <tr>
-            <th scope="col">Node</th>
-            <th scope="col">State</th>
-            <th scope="col">CPUs</th>
-            <th scope="col">Memory</th>
-            <th scope="col">Object store</th>
-          </tr>
-        </thead>
-        <tbody>
-          {cluster.nodes.map((n) => (
-            <tr key={n.node_id}>
-              <td>
-                <div className="cell-main">{n.address}</div>
-                <div className="cell-sub mono" title={n.node_id}>
-                  {n.node_id.slice(0, 12)}
-                </div>
-              </td>
-              <td>
-                <StatusBadge status={n.alive ? 'ALIVE' : 'DEAD'} />
-              </td>
-              <td className="nowrap">
-                {formatNumber(n.cpus_used, 1)} / {formatNumber(n.cpus_total, 1)}
-              </td>
-              <td className="nowrap">
-                {formatBytes(n.memory_used_bytes)} / {formatBytes(n.memory_total_bytes)}
-              </td>
-              <td className="nowrap">
-                {formatBytes(n.object_store_used_bytes)} / {formatBytes(n.object_store_total_bytes)}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable caption="Ray nodes" columns={['Node', 'State', 'CPUs', 'Memory', 'Object store']}>
+      {cluster.nodes.map((n) => (
+        <tr key={n.node_id}>
+          <td>
+            <div className="cell-main">{n.address}</div>
+            <div className="cell-sub mono" title={n.node_id}>
+              {n.node_id.slice(0, 12)}
+            </div>
+          </td>
+          <td>
+            <StatusBadge status={n.alive ? 'ALIVE' : 'DEAD'} />
+          </td>
+          <td className="nowrap">
+            {formatNumber(n.cpus_used, 1)} / {formatNumber(n.cpus_total, 1)}
+          </td>
+          <td className="nowrap">
+            {formatBytes(n.memory_used_bytes)} / {formatBytes(n.memory_total_bytes)}
+          </td>
+          <td className="nowrap">
+            {formatBytes(n.object_store_used_bytes)} / {formatBytes(n.object_store_total_bytes)}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -205,35 +180,33 @@ function Traffic({ series }: { series: TimeSeries }) {
         <Chart title="Error rate" x={charts.x} series={charts.errors} xKind="time" unit="err/s" yFromZero emptyText="No requests in this window yet." />
       </div>
       {series.by_model.length ? (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Traffic by model version</caption>
-            <thead>
-              <tr>
-                <th scope="col">Model</th>
-                <th scope="col">Version</th>
-                <th scope="col">Requests</th>
-                <th scope="col">Errors</th>
-                <th scope="col">p50</th>
-                <th scope="col">p99</th>
-              </tr>
-            </thead>
-            <tbody>
-              {series.by_model.map((m) => (
-                <tr key={`${m.model}@${m.version}`}>
-                  <td className="cell-main">{m.model}</td>
-                  <td>v{m.version}</td>
-                  <td>{formatNumber(m.requests)}</td>
-                  <td>{formatNumber(m.errors)}</td>
-                  <td>{formatMs(m.p50_ms)}</td>
-                  <td>{formatMs(m.p99_ms)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Traffic by model version" columns={['Model', 'Version', 'Requests', 'Errors', 'p50', 'p99']}>
+          {series.by_model.map((m) => (
+            <tr key={`${m.model}@${m.version}`}>
+              <td className="cell-main">{m.model}</td>
+              <td>v{m.version}</td>
+              <td>{formatNumber(m.requests)}</td>
+              <td>{formatNumber(m.errors)}</td>
+              <td>{formatMs(m.p50_ms)}</td>
+              <td>{formatMs(m.p99_ms)}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </>
+  );
+}
+
+/** One line of the schedule overview: the schedule's link, a note beside it and a detail line below. */
+function OverviewItem({ schedule, note, children }: { schedule: string; note: ReactNode; children: ReactNode }) {
+  return (
+    <li>
+      <Link to={schedulePath(schedule)} className="cell-main">
+        {schedule}
+      </Link>{' '}
+      {note}
+      <div className="cell-sub">{children}</div>
+    </li>
   );
 }
 
@@ -248,15 +221,9 @@ function ScheduleOverview({ schedules, runs }: { schedules: Schedule[]; runs: Re
         {next.length ? (
           <ul className="plain-list" aria-label="Next scheduled runs">
             {next.map((s) => (
-              <li key={s.name}>
-                <Link to={schedulePath(s.name)} className="cell-main">
-                  {s.name}
-                </Link>{' '}
-                <span className="muted small">{s.description}</span>
-                <div className="cell-sub">
-                  {formatRelative(s.next_fire, now)} · {formatTime(s.next_fire)}
-                </div>
-              </li>
+              <OverviewItem key={s.name} schedule={s.name} note={<span className="muted small">{s.description}</span>}>
+                {formatRelative(s.next_fire, now)} · {formatTime(s.next_fire)}
+              </OverviewItem>
             ))}
           </ul>
         ) : (
@@ -269,17 +236,11 @@ function ScheduleOverview({ schedules, runs }: { schedules: Schedule[]; runs: Re
         {failed.length ? (
           <ul className="plain-list" aria-label="Recent failed runs">
             {failed.map((run) => (
-              <li key={run.id}>
-                <Link to={schedulePath(run.schedule)} className="cell-main">
-                  {run.schedule}
-                </Link>{' '}
-                <RunBadge run={run} />
-                <div className="cell-sub">
-                  {formatTime(run.ended_at ?? run.scheduled_time)}
-                  {run.step ? ` · at ${run.step}` : ''}
-                  {run.error ? `: ${run.error}` : ''}
-                </div>
-              </li>
+              <OverviewItem key={run.id} schedule={run.schedule} note={<RunBadge run={run} />}>
+                {formatTime(run.ended_at ?? run.scheduled_time)}
+                {run.step ? ` · at ${run.step}` : ''}
+                {run.error ? `: ${run.error}` : ''}
+              </OverviewItem>
             ))}
           </ul>
         ) : runs.data ? (
@@ -325,54 +286,39 @@ export default function Dashboard() {
         </>
       ) : null}
 
-      <section className="card" aria-labelledby="traffic-h">
-        <h2 id="traffic-h" className="card-title">
-          Prediction traffic
-        </h2>
+      <Card id="traffic-h" title="Prediction traffic">
         {series.loading ? <Loading label="Loading traffic metrics…" /> : null}
         {series.error ? <ErrorState error={series.error} onRetry={series.reload} what="traffic metrics" compact /> : null}
         {series.data ? <Traffic series={series.data} /> : null}
-      </section>
+      </Card>
 
       {info ? (
         <div className="two-col">
-          <section className="card" aria-labelledby="serve-h">
-            <h2 id="serve-h" className="card-title">
-              Serve applications
-            </h2>
+          <Card id="serve-h" title="Serve applications">
             <ServeApps applications={info.serve.applications} />
-          </section>
-          <section className="card" aria-labelledby="nodes-h">
-            <h2 id="nodes-h" className="card-title">
-              Nodes
-            </h2>
+          </Card>
+          <Card id="nodes-h" title="Nodes">
             {info.nodes.length ? <NodesTable cluster={info} /> : <EmptyState title="No Ray nodes reported." />}
-          </section>
+          </Card>
         </div>
       ) : null}
 
       {/* Shown once the server answered: an ingress without schedules (404) never shows the card. */}
       {schedules.data || (schedules.error && !notServed(schedules.error)) ? (
-        <section className="card" aria-labelledby="schedules-h">
-          <h2 id="schedules-h" className="card-title">
-            Schedules
-          </h2>
+        <Card id="schedules-h" title="Schedules">
           {schedules.error ? <ErrorState error={schedules.error} onRetry={schedules.reload} what="schedules" compact /> : null}
           {schedules.data ? <ScheduleOverview schedules={schedules.data} runs={scheduleRuns} /> : null}
-        </section>
+        </Card>
       ) : null}
 
       {info ? (
-        <section className="card" aria-labelledby="jobs-h">
-          <h2 id="jobs-h" className="card-title">
-            Recent jobs
-          </h2>
+        <Card id="jobs-h" title="Recent jobs">
           {info.jobs.length ? (
             <JobsTable jobs={info.jobs} caption="Recent Ray jobs" />
           ) : (
             <EmptyState title="No jobs yet.">Start one from the Training page.</EmptyState>
           )}
-        </section>
+        </Card>
       ) : null}
     </div>
   );

@@ -4,8 +4,10 @@ import { Link, useParams } from 'react-router-dom';
 import type { JobDetail, Trial } from '../api/types';
 import { useApi } from '../auth/context';
 import { AliasBadge, StatusBadge } from '../components/Badges';
+import { Card } from '../components/Card';
 import { Chart } from '../components/Chart';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading, Notice } from '../components/Feedback';
 import { PageHeader } from '../components/Layout';
 import { ProgressBar } from '../components/ProgressBar';
@@ -45,36 +47,21 @@ function TrialsTable({ trials, metric }: { trials: Trial[]; metric: string }) {
   const bestScore = trials.reduce((m, t) => Math.max(m, t.score), -Infinity);
   const rows = [...trials].sort((a, b) => a.trial - b.trial);
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">Trials</caption>
-        <thead>
-          <tr>
-            <th scope="col">Trial</th>
-            <th scope="col">Family</th>
-            <th scope="col">Parameters</th>
-            <th scope="col">{metric || 'Score'} (CV)</th>
-            <th scope="col">Fit time</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((t) => (
-            <tr key={t.trial} className={t.score === bestScore ? 'row-best' : undefined}>
-              <td>#{t.trial}</td>
-              <td className="cell-main">{t.family}</td>
-              <td className="mono small params">{formatParams(t.params)}</td>
-              <td className="nowrap">
-                {formatScore(t.score)} <span className="muted small">± {formatScore(t.score_std)}</span>
-                {t.score === bestScore ? <span className="badge badge-ok badge-inline">best</span> : null}
-              </td>
-              <td className="nowrap">{formatDuration(t.fit_time_s)}</td>
-              <td>{t.status}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable caption="Trials" columns={['Trial', 'Family', 'Parameters', `${metric || 'Score'} (CV)`, 'Fit time', 'Status']}>
+      {rows.map((t) => (
+        <tr key={t.trial} className={t.score === bestScore ? 'row-best' : undefined}>
+          <td>#{t.trial}</td>
+          <td className="cell-main">{t.family}</td>
+          <td className="mono small params">{formatParams(t.params)}</td>
+          <td className="nowrap">
+            {formatScore(t.score)} <span className="muted small">± {formatScore(t.score_std)}</span>
+            {t.score === bestScore ? <span className="badge badge-ok badge-inline">best</span> : null}
+          </td>
+          <td className="nowrap">{formatDuration(t.fit_time_s)}</td>
+          <td>{t.status}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -142,10 +129,7 @@ export default function JobView() {
 
       {d ? (
         <>
-          <section className="card" aria-labelledby="status-h">
-            <h2 id="status-h" className="sr-only">
-              Status
-            </h2>
+          <Card id="status-h" title="Status" hideTitle>
             <div className="job-status">
               <div>
                 <span className="stat-label">Status</span>
@@ -188,13 +172,10 @@ export default function JobView() {
             ) : null}
             {d.message ? <p className="muted small job-message">{d.message}</p> : null}
             <p className="muted small mono entrypoint">{d.entrypoint}</p>
-          </section>
+          </Card>
 
           {d.result ? (
-            <section className="card result" aria-labelledby="result-h">
-              <h2 id="result-h" className="card-title">
-                Registered {d.result.model} version {d.result.version}
-              </h2>
+            <Card id="result-h" title={`Registered ${d.result.model} version ${d.result.version}`} className="result">
               <div className="badges">
                 {d.result.aliases.map((a) => (
                   <AliasBadge key={a} alias={a} />
@@ -209,35 +190,26 @@ export default function JobView() {
                 ))}
               </dl>
               <Link to={`/models/${encodeURIComponent(d.result.model)}`}>View in the registry →</Link>
-            </section>
+            </Card>
           ) : null}
 
           <div className="two-col">
-            <section className="card" aria-labelledby="chart-h">
-              <h2 id="chart-h" className="sr-only">
-                Trial scores
-              </h2>
+            <Card id="chart-h" title="Trial scores" hideTitle>
               <TrialsChart trials={d.trials} />
-            </section>
-            <section className="card" aria-labelledby="log-h">
-              <h2 id="log-h" className="card-title">
-                Log (last {LOG_TAIL} lines)
-              </h2>
+            </Card>
+            <Card id="log-h" title={`Log (last ${LOG_TAIL} lines)`}>
               {logs.error ? <ErrorState error={logs.error} onRetry={logs.reload} what="the log" compact /> : null}
               {logs.loading ? <Loading label="Loading the log…" /> : <LogTail logs={logs.data ?? ''} />}
-            </section>
+            </Card>
           </div>
 
-          <section className="card" aria-labelledby="trials-h">
-            <h2 id="trials-h" className="card-title">
-              Trials
-            </h2>
+          <Card id="trials-h" title="Trials">
             {d.trials.length ? (
               <TrialsTable trials={d.trials} metric={d.progress?.metric ?? ''} />
             ) : (
               <EmptyState title={isActive(d.status) ? 'Waiting for the first trial…' : 'This job reported no trials.'} />
             )}
-          </section>
+          </Card>
         </>
       ) : null}
 

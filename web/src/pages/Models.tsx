@@ -4,7 +4,9 @@ import { Link, useParams } from 'react-router-dom';
 import type { AliasChange, ModelVersion, RegisteredModel } from '../api/types';
 import { useApi } from '../auth/context';
 import { AliasBadge, StatusBadge } from '../components/Badges';
+import { Card } from '../components/Card';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading, Notice } from '../components/Feedback';
 import { SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
@@ -57,41 +59,26 @@ function MetricList({ metrics }: { metrics: Record<string, number> }) {
 
 function VersionsTable({ versions }: { versions: ModelVersion[] }) {
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">Versions</caption>
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Aliases</th>
-            <th scope="col">Test metrics</th>
-            <th scope="col">Family</th>
-            <th scope="col">Created</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {versions.map((v) => (
-            <tr key={v.version} className={v.aliases.includes('champion') ? 'row-champion' : undefined} data-version={v.version}>
-              <td className="cell-main">v{v.version}</td>
-              <td>
-                <div className="badges">
-                  {v.aliases.length ? v.aliases.map((a) => <AliasBadge key={a} alias={a} />) : <span className="muted">—</span>}
-                </div>
-              </td>
-              <td>
-                <MetricList metrics={v.metrics} />
-              </td>
-              <td>{v.family ?? '—'}</td>
-              <td className="nowrap">{formatTime(v.created_at)}</td>
-              <td>
-                <StatusBadge status={v.status} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable caption="Versions" columns={['Version', 'Aliases', 'Test metrics', 'Family', 'Created', 'Status']}>
+      {versions.map((v) => (
+        <tr key={v.version} className={v.aliases.includes('champion') ? 'row-champion' : undefined} data-version={v.version}>
+          <td className="cell-main">v{v.version}</td>
+          <td>
+            <div className="badges">
+              {v.aliases.length ? v.aliases.map((a) => <AliasBadge key={a} alias={a} />) : <span className="muted">—</span>}
+            </div>
+          </td>
+          <td>
+            <MetricList metrics={v.metrics} />
+          </td>
+          <td>{v.family ?? '—'}</td>
+          <td className="nowrap">{formatTime(v.created_at)}</td>
+          <td>
+            <StatusBadge status={v.status} />
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -186,10 +173,7 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
       </section>
 
       {sorted.length ? (
-        <section className="card" aria-labelledby="aliases-h">
-          <h2 id="aliases-h" className="card-title">
-            Promote or roll back
-          </h2>
+        <Card id="aliases-h" title="Promote or roll back">
           <div className="alias-forms">
             <div className="alias-form">
               <h3 className="subhead">Promote a version to champion</h3>
@@ -255,7 +239,7 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
               ) : null}
             </form>
           </div>
-        </section>
+        </Card>
       ) : null}
 
       {pending ? (

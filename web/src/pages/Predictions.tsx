@@ -5,6 +5,8 @@
 import { useCallback, useMemo, useState, type FormEvent } from 'react';
 import type { ModelSchema, PredictResponse, RegisteredModel } from '../api/types';
 import { useApi } from '../auth/context';
+import { Card } from '../components/Card';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
 import { FormActions, SelectField } from '../components/Form';
 import { PageHeader } from '../components/Layout';
@@ -124,16 +126,16 @@ function Results({ result, rowCount }: { result: PredictResponse; rowCount: numb
   const shown = predictions.slice(0, MAX_ROWS_SHOWN);
   const single = predictions.length === 1;
   return (
-    <section className="card" aria-labelledby="results-h">
-      <div className="card-head">
-        <h2 id="results-h" className="card-title">
-          Result
-        </h2>
+    <Card
+      id="results-h"
+      title="Result"
+      aside={
         <p className="answered-by" data-testid="answered-by">
           Answered by <strong>{result.model}</strong> version <strong>{result.version}</strong>{' '}
           <span className="muted">(alias {result.alias})</span>
         </p>
-      </div>
+      }
+    >
       {single ? (
         <div className="single-result">
           <div className="prediction-big">
@@ -151,36 +153,24 @@ function Results({ result, rowCount }: { result: PredictResponse; rowCount: numb
             {predictions.length > MAX_ROWS_SHOWN ? `; the first ${MAX_ROWS_SHOWN} are shown` : ''}
             {rowCount && rowCount !== predictions.length ? ` (the file had ${rowCount} data rows)` : ''}.
           </p>
-          <div className="table-wrap">
-            <table className="table">
-              <caption className="sr-only">Predictions</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Row</th>
-                  <th scope="col">Prediction</th>
-                  {probabilities && classes ? <th scope="col">Class probabilities</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map((p, i) => (
-                  <tr key={i}>
-                    <td>{i + 1}</td>
-                    <td className="cell-main">{formatValue(p)}</td>
-                    {probabilities && classes ? (
-                      <td className="prob-cell">
-                        {probabilities[i] ? (
-                          <ProbabilityBars classes={classes} probabilities={probabilities[i]} label={`Class probabilities, row ${i + 1}`} compact />
-                        ) : null}
-                      </td>
+          <DataTable caption="Predictions" columns={['Row', 'Prediction', probabilities && classes ? 'Class probabilities' : null]}>
+            {shown.map((p, i) => (
+              <tr key={i}>
+                <td>{i + 1}</td>
+                <td className="cell-main">{formatValue(p)}</td>
+                {probabilities && classes ? (
+                  <td className="prob-cell">
+                    {probabilities[i] ? (
+                      <ProbabilityBars classes={classes} probabilities={probabilities[i]} label={`Class probabilities, row ${i + 1}`} compact />
                     ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </DataTable>
         </>
       )}
-    </section>
+    </Card>
   );
 }
 
@@ -276,15 +266,15 @@ function PredictPanel({ model, alias, schema }: PredictPanelProps) {
 
   return (
     <>
-      <section className="card" aria-labelledby="input-h">
-        <div className="card-head">
-          <h2 id="input-h" className="card-title">
-            Input
-          </h2>
+      <Card
+        id="input-h"
+        title="Input"
+        aside={
           <span className="muted small">
             {schema.task} · version {schema.version} · {schema.inputs.length} features
           </span>
-        </div>
+        }
+      >
         <form onSubmit={(e) => void onSubmit(e)} noValidate>
           <fieldset className="field">
             <legend className="sr-only">Input mode</legend>
@@ -357,7 +347,7 @@ function PredictPanel({ model, alias, schema }: PredictPanelProps) {
           {error ? <ErrorState error={error} /> : null}
           <FormActions label="Predict" busyLabel="Predicting…" busy={busy} />
         </form>
-      </section>
+      </Card>
       {result ? <Results result={result.response} rowCount={mode === 'csv' ? result.rows : 0} /> : null}
     </>
   );
@@ -408,10 +398,7 @@ export default function Predictions() {
 
       {model ? (
         <>
-          <section className="card" aria-labelledby="target-h">
-            <h2 id="target-h" className="sr-only">
-              Model and alias
-            </h2>
+          <Card id="target-h" title="Model and alias" hideTitle>
             <div className="inline-form">
               <SelectField
                 id="predict-model"
@@ -433,7 +420,7 @@ export default function Predictions() {
               />
               <ServingState model={model.name} alias={alias} />
             </div>
-          </section>
+          </Card>
           <SchemaSection model={model.name} alias={alias} />
         </>
       ) : null}

@@ -8,7 +8,9 @@ import { Link, useNavigate, useParams } from 'react-router-dom';
 import type { Schedule, ScheduleRunPage } from '../api/types';
 import { useAuth } from '../auth/context';
 import { RunBadge } from '../components/Badges';
+import { Card } from '../components/Card';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { DataTable } from '../components/DataTable';
 import { EmptyState, ErrorState, Loading, Notice } from '../components/Feedback';
 import { PageHeader } from '../components/Layout';
 import { RunHistory } from '../components/RunHistory';
@@ -54,90 +56,72 @@ interface TableProps {
 }
 
 function ScheduleTable({ schedules, selected, now, admin, busy, onAction, onDelete, onSelect }: TableProps) {
+  const columns = ['Schedule', 'Trigger', 'Next fire', 'Last run', 'State', admin ? <span className="sr-only">Actions</span> : null];
   return (
-    <div className="table-wrap">
-      <table className="table schedules-table">
-        <caption className="sr-only">Schedules</caption>
-        <thead>
-          <tr>
-            <th scope="col">Schedule</th>
-            <th scope="col">Trigger</th>
-            <th scope="col">Next fire</th>
-            <th scope="col">Last run</th>
-            <th scope="col">State</th>
+    <DataTable caption="Schedules" className="schedules-table" columns={columns}>
+      {schedules.map((s) => {
+        const isSelected = s.name === selected;
+        const working = busy?.startsWith(`${s.name}:`) ?? false;
+        return (
+          // The whole row selects (a pointer convenience); the name link is the keyboard path.
+          <tr
+            key={s.name}
+            className={isSelected ? 'row-selected row-link' : 'row-link'}
+            data-schedule={s.name}
+            onClick={(event) => {
+              if (!(event.target instanceof Element && event.target.closest('a, button'))) onSelect(s);
+            }}
+          >
+            <td>
+              <Link to={schedulePath(s.name)} className="cell-main" aria-current={isSelected ? 'true' : undefined}>
+                {s.name}
+              </Link>
+              <div className="cell-sub">
+                {s.spec.config ?? 'inline config'} · {s.source === 'config' ? 'serve_config.yaml' : 'API'}
+              </div>
+            </td>
+            <td>{s.description}</td>
+            <td className="nowrap">
+              <When epoch={s.paused ? null : s.next_fire} now={now} fallback={s.paused ? 'paused' : '—'} />
+            </td>
+            <td className="nowrap">
+              {s.last_run ? (
+                <>
+                  <RunBadge run={s.last_run} />
+                  <div className="cell-sub">{formatRelative(s.last_fire ?? s.last_run.scheduled_time, now)}</div>
+                </>
+              ) : (
+                <span className="muted">never</span>
+              )}
+            </td>
+            <td>{s.paused ? <span className="badge badge-wait">paused</span> : <span className="badge badge-ok">active</span>}</td>
             {admin ? (
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+              <td className="actions">
+                <div className="row-actions">
+                  <button type="button" className="btn btn-small" onClick={() => onAction(s, 'run')} disabled={working}>
+                    Run now
+                  </button>
+                  {s.paused ? (
+                    <button type="button" className="btn btn-small" onClick={() => onAction(s, 'resume')} disabled={working}>
+                      Resume
+                    </button>
+                  ) : (
+                    <button type="button" className="btn btn-small" onClick={() => onAction(s, 'pause')} disabled={working}>
+                      Pause
+                    </button>
+                  )}
+                  {s.source === 'api' ? (
+                    <button type="button" className="btn btn-small" onClick={() => onDelete(s)} disabled={working}>
+                      Delete
+                    </button>
+                  ) : null}
+                </div>
+              </td>
             ) : null}
           </tr>
-        </thead>
-        <tbody>
-          {schedules.map((s) => {
-            const isSelected = s.name === selected;
-            const working = busy?.startsWith(`${s.name}:`) ?? false;
-            return (
-              // The whole row selects (a pointer convenience); the name link is the keyboard path.
-              <tr
-                key={s.name}
-                className={isSelected ? 'row-selected row-link' : 'row-link'}
-                data-schedule={s.name}
-                onClick={(event) => {
-                  if (!(event.target instanceof Element && event.target.closest('a, button'))) onSelect(s);
-                }}
-              >
-                <td>
-                  <Link to={schedulePath(s.name)} className="cell-main" aria-current={isSelected ? 'true' : undefined}>
-                    {s.name}
-                  </Link>
-                  <div className="cell-sub">
-                    {s.spec.config ?? 'inline config'} · {s.source === 'config' ? 'serve_config.yaml' : 'API'}
-                  </div>
-                </td>
-                <td>{s.description}</td>
-                <td className="nowrap">
-                  <When epoch={s.paused ? null : s.next_fire} now={now} fallback={s.paused ? 'paused' : '—'} />
-                </td>
-                <td className="nowrap">
-                  {s.last_run ? (
-                    <>
-                      <RunBadge run={s.last_run} />
-                      <div className="cell-sub">{formatRelative(s.last_fire ?? s.last_run.scheduled_time, now)}</div>
-                    </>
-                  ) : (
-                    <span className="muted">never</span>
-                  )}
-                </td>
-                <td>{s.paused ? <span className="badge badge-wait">paused</span> : <span className="badge badge-ok">active</span>}</td>
-                {admin ? (
-                  <td className="actions">
-                    <div className="row-actions">
-                      <button type="button" className="btn btn-small" onClick={() => onAction(s, 'run')} disabled={working}>
-                        Run now
-                      </button>
-                      {s.paused ? (
-                        <button type="button" className="btn btn-small" onClick={() => onAction(s, 'resume')} disabled={working}>
-                          Resume
-                        </button>
-                      ) : (
-                        <button type="button" className="btn btn-small" onClick={() => onAction(s, 'pause')} disabled={working}>
-                          Pause
-                        </button>
-                      )}
-                      {s.source === 'api' ? (
-                        <button type="button" className="btn btn-small" onClick={() => onDelete(s)} disabled={working}>
-                          Delete
-                        </button>
-                      ) : null}
-                    </div>
-                  </td>
-                ) : null}
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
+        );
+      })}
+    </DataTable>
   );
 }
 
@@ -262,10 +246,7 @@ export default function Schedules() {
       ) : null}
       {notice ? <Notice kind="success">{notice}</Notice> : null}
 
-      <section className="card" aria-labelledby="schedules-h">
-        <h2 id="schedules-h" className="card-title">
-          All schedules
-        </h2>
+      <Card id="schedules-h" title="All schedules">
         {schedules.loading ? <Loading label="Loading schedules…" /> : null}
         {schedules.error ? (
           <ErrorState error={schedules.error} onRetry={schedules.reload} what="schedules" compact={Boolean(schedules.data)} />
@@ -290,7 +271,7 @@ export default function Schedules() {
             }}
           />
         ) : null}
-      </section>
+      </Card>
 
       {name && schedules.data && !selected ? <ErrorState error={new Error(`No schedule is named "${name}".`)} /> : null}
       {selected ? (
@@ -320,12 +301,9 @@ export default function Schedules() {
       ) : null}
 
       {admin ? (
-        <section className="card" aria-labelledby="new-schedule-h">
-          <h2 id="new-schedule-h" className="card-title">
-            New schedule
-          </h2>
+        <Card id="new-schedule-h" title="New schedule">
           <ScheduleForm configs={configs} onCreated={created} />
-        </section>
+        </Card>
       ) : null}
 
       {deleting ? (

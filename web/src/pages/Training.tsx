@@ -7,6 +7,7 @@ import { useNavigate } from 'react-router-dom';
 import type { Catalog, SearchAlgorithm, ShippedConfig, Task, TrainSpec } from '../api/types';
 import { formFromSpec, initialForm, specFromForm, validateForm, type TrainForm } from '../lib/trainForm';
 import { useApi } from '../auth/context';
+import { Card } from '../components/Card';
 import { EmptyState, ErrorState, Loading } from '../components/Feedback';
 import { FormActions } from '../components/Form';
 import { JobsTable } from '../components/JobsTable';
@@ -333,10 +334,7 @@ export default function Training() {
         subtitle="Run a hyperparameter sweep as a Ray Job. The best model is registered in MLflow with the alias challenger."
       />
       <div className="two-col wide-left">
-        <section className="card" aria-labelledby="new-job-h">
-          <h2 id="new-job-h" className="card-title">
-            New training job
-          </h2>
+        <Card id="new-job-h" title="New training job">
           <form onSubmit={(e) => void onSubmit(e)} noValidate>
             <div className="field">
               <label htmlFor="config">Config</label>
@@ -375,19 +373,16 @@ export default function Training() {
             ) : null}
             <FormActions label="Submit job" busyLabel="Submitting…" busy={submitting} disabled={!selected && !catalog.data} />
           </form>
-        </section>
+        </Card>
 
-        <section className="card" aria-labelledby="recent-h">
-          <h2 id="recent-h" className="card-title">
-            Recent jobs
-          </h2>
+        <Card id="recent-h" title="Recent jobs">
           {jobs.loading ? <Loading label="Loading jobs…" /> : null}
           {jobs.error ? <ErrorState error={jobs.error} onRetry={jobs.reload} what="jobs" compact /> : null}
           {jobs.data && recentJobs.length === 0 ? (
             <EmptyState title="No jobs yet.">Submit one with the form.</EmptyState>
           ) : null}
           {recentJobs.length ? <JobsTable jobs={recentJobs} caption="Recent Ray jobs" compact /> : null}
-        </section>
+        </Card>
       </div>
     </div>
   );
