@@ -104,12 +104,19 @@ class PredictorCore:
         self.slots: dict[str, Slot] = {}
 
     def load(self, model_id: str) -> Slot:
+        """The one slot of `model_id`, loading it if no slot exists. Loads of the same id can
+        overlap (Serve releases its multiplex lock when a caller is cancelled, while the load
+        goes on in its thread): the first slot stored wins, so the slot the watcher refreshes
+        is always the slot that answers."""
+        existing = self.slots.get(model_id)
+        if existing is not None:
+            return existing
         name, ref = parse_ref(model_id)
         model = self.loader(name, ref)
         warm_up(model)
-        slot = Slot(model_id, model)
-        self.slots[model_id] = slot
-        log.info("loaded %s as version %s", model_id, model.version)
+        slot = self.slots.setdefault(model_id, Slot(model_id, model))
+        if slot.current is model:
+            log.info("loaded %s as version %s", model_id, model.version)
         return slot
 
     def refresh(self, slot: Slot) -> bool:

@@ -5,6 +5,10 @@ asks for the alias's version before loading, registry errors as domain errors, a
 
 from __future__ import annotations
 
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -60,6 +64,27 @@ def test_load_describes_the_slot() -> None:
     assert info["input_example"] == {"a": 5.1, "b": 3.5, "c": 1.4, "d": 0.2}
     assert info["classes"] == [0, 1, 2] and info["last_error"] is None
     assert core.slots["iris@champion"].current.version == "1"
+
+
+def test_overlapping_loads_of_one_model_share_the_slot_the_watcher_refreshes() -> None:
+    """Serve lets a second load of a model start when the first caller is cancelled, while the
+    first load still runs in its thread; both must end with the one slot the watcher sees."""
+    registry = Registry()
+    both_loading, calls = threading.Barrier(2), itertools.count()
+
+    def load(name: str, ref: str) -> LoadedModel:
+        if next(calls) < 2:  # the two overlapping loads meet here
+            both_loading.wait(timeout=10)
+        return registry.load(name, ref)
+
+    core = PredictorCore(load, registry.resolve)
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(core.load, ["iris@champion"] * 2)
+    assert first is second is core.slots["iris@champion"] and registry.loads == 2
+    registry.version = "2"
+    assert core.refresh(core.slots["iris@champion"])
+    assert first.current.version == "2"  # the slot requests hold followed the alias
+    assert core.load("iris@champion") is first and registry.loads == 3  # no third download
 
 
 def test_refresh_swaps_to_the_new_version() -> None:
