@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.stack import Stack
-from tests.waiting import wait_until
+from tests.waiting import NotYet, wait_until
 
 pytestmark = pytest.mark.integration
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -43,11 +43,13 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(
         promoted = serving.http("POST", f"/v1/models/{name}/aliases/champion", {"version": "2"})
         assert promoted[0] == 200
 
-        def refused() -> dict[str, object] | None:
+        def refused() -> dict[str, object]:
             info: dict[str, object] = serving.http("GET", f"/model-info?model={name}@champion")[1][
                 "models"
             ][0]
-            return info if "IntegrityError" in str(info.get("last_error")) else None
+            if "IntegrityError" not in str(info.get("last_error")):
+                raise NotYet(info)
+            return info
 
         info = wait_until(refused, 30, "the watcher to refuse the tampered version")
         assert info["version"] == "1"

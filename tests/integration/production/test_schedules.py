@@ -232,7 +232,7 @@ def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(cluster: Stac
             "the timeout to stop the run",
         )[0]
         assert stopped["status"] == "stopped"
-        cluster.http("POST", f"/v1/schedules/{name}/pause")
+        assert cluster.http("POST", f"/v1/schedules/{name}/pause")[0] == 200
         started = [r["submission_id"] for r in runs(cluster, name) if r["status"] != "skipped"]
         assert sorted(j.submission_id for j in _jobs_of(cluster, name)) == sorted(started)
 
