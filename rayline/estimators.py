@@ -188,3 +188,29 @@ def make_ensemble(
     if method == "stacking":
         return StackingRegressor(estimators, cv=3)
     return VotingRegressor(estimators)
+
+
+ARGMAX_CLASSIFIERS: tuple[type, ...] = (
+    RandomForestClassifier,
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    LogisticRegression,
+    CalibratedClassifierCV,
+    KNeighborsClassifier,
+)
+"""Classifiers whose `predict(X)` is `classes_[argmax(predict_proba(X))]` in scikit-learn's own
+code (ties included), so one `predict_proba` pass answers both."""
+
+
+def predicts_argmax(model: Any) -> bool:
+    """Whether `model` predicts the class of highest probability by construction: a pipeline
+    ending in one of `ARGMAX_CLASSIFIERS`, a soft voting or a stacking ensemble of them."""
+    from sklearn.ensemble import StackingClassifier, VotingClassifier
+
+    if isinstance(model, Pipeline):
+        return predicts_argmax(model.steps[-1][1])
+    if isinstance(model, VotingClassifier):
+        return bool(model.voting == "soft")
+    if isinstance(model, StackingClassifier):
+        return predicts_argmax(getattr(model, "final_estimator_", None))
+    return type(model) in ARGMAX_CLASSIFIERS

@@ -198,8 +198,15 @@ def _guess(cell: str) -> Any:
 
 # --- predicting ---------------------------------------------------------------------------
 def run_model(model: LoadedModel, frame: pd.DataFrame, want_proba: bool) -> dict[str, Any]:
-    """Predict (and predict_proba where asked and supported) for one frame."""
-    predictions = model.model.predict(frame)
+    """Predict (and predict_proba where asked and supported) for one frame. A classifier that
+    predicts the most probable class by construction (`predicts_argmax`) runs once."""
+    proba = None
+    if want_proba and hasattr(model.model, "predict_proba"):
+        proba = model.model.predict_proba(frame)
+    if proba is not None and model.argmax:
+        predictions = model.model.classes_[proba.argmax(axis=1)]
+    else:
+        predictions = model.model.predict(frame)
     result: dict[str, Any] = {
         "model": model.name,
         "alias": model.ref,
@@ -208,8 +215,8 @@ def run_model(model: LoadedModel, frame: pd.DataFrame, want_proba: bool) -> dict
         "probabilities": None,
         "classes": model.classes,
     }
-    if want_proba and hasattr(model.model, "predict_proba"):
-        result["probabilities"] = np.round(model.model.predict_proba(frame), 6).tolist()
+    if proba is not None:
+        result["probabilities"] = np.round(proba, 6).tolist()
     return result
 
 

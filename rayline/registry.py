@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 
 from rayline import integrity
+from rayline.estimators import predicts_argmax
 from rayline.search import _plain  # numpy scalars → Python ones, as the sweep's params
 
 SWEEP_TAG = "rayline.sweep_key"
@@ -52,10 +54,15 @@ class LoadedModel:
     run_id: str | None = None
     loaded_at: float = field(default_factory=time.time)
 
-    @property
+    @cached_property
     def classes(self) -> list[Any] | None:
         classes = getattr(self.model, "classes_", None)
         return None if classes is None else [_plain(c) for c in classes]
+
+    @cached_property
+    def argmax(self) -> bool:
+        """Whether one predict_proba pass gives the predictions too (`predicts_argmax`)."""
+        return predicts_argmax(self.model)
 
 
 def parse_ref(model_id: str) -> tuple[str, str]:

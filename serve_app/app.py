@@ -14,18 +14,17 @@ from ray.serve import Application
 
 from serve_app.ingress import Ingress
 from serve_app.metrics import Metrics
-from serve_app.predictor import Predictor
 from serve_app.scheduler import Scheduler
 from serve_app.schemas import AppArgs
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Ingress → Predictor (+ Metrics, + the Scheduler), configured by validated builder args."""
+    """Ingress (which holds the predictor) + Metrics + the Scheduler, configured by validated
+    builder args."""
     validated = AppArgs.model_validate(args)
     schedules = [s.model_dump(mode="json") for s in validated.schedules]
     # The decorators turn these classes into Serve deployments, which mypy cannot see.
     app: Application = Ingress.bind(  # type: ignore[attr-defined]
-        Predictor.bind(),  # type: ignore[attr-defined]
         Metrics.bind(),  # type: ignore[attr-defined]
         validated.model_dump(mode="json"),
         Scheduler.bind(schedules, validated.scheduler_tick_s),  # type: ignore[attr-defined]

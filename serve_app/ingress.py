@@ -1,8 +1,9 @@
-"""Ingress deployment: the HTTP API inside a Serve replica.
+"""Ingress deployment: the HTTP API inside a Serve replica, and the models it serves.
 
-Request flow: HAProxy (Ray Serve's) → `Ingress` (auth, limits, parsing: `serve_app.http`) →
-a route of `serve_app.routes` → `Predictor` (by model id) for predictions, MLflow for the
-registry, Ray's job API for jobs, `Metrics` for metrics.
+Request flow: HAProxy (Ray Serve's) → an `Ingress` replica (auth, limits, parsing:
+`serve_app.http`) → a route of `serve_app.routes` → this replica's `Predictor` (in process:
+no Ray call) for predictions, MLflow for the registry, Ray's job API for jobs, the `Metrics`
+deployment for metrics.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.http.app import Context, create_app
 from serve_app.http.auth import load_keys
 from serve_app.jobs import Jobs
-from serve_app.schemas import AppArgs
+from serve_app.predictor import Predictor
+from serve_app.schemas import AppArgs, IngressConfig
 
 
 # Beyond max_ongoing_requests requests queue for the ingress replica; without a bound that
@@ -36,9 +38,7 @@ from serve_app.schemas import AppArgs
 class Ingress:
     """The ingress replica: builds the `Context` and the app; flushes the request counters."""
 
-    def __init__(
-        self, predictor: Any, metrics: Any, args: dict[str, Any], scheduler: Any = None
-    ) -> None:
+    def __init__(self, metrics: Any, args: dict[str, Any], scheduler: Any = None) -> None:
         bind_replica_grpc_to_loopback()
         settings = get_settings()
         # Handles create their router on first use, which asks the GCS; do it now, so that no
@@ -49,12 +49,23 @@ class Ingress:
             keys=load_keys(settings),
             registry=Registry(settings.tracking_uri),
             jobs=Jobs(settings),
-            predictor=predictor.options(),
+            predictor=Predictor(),
             metrics=metrics.options(),
             scheduler=None if scheduler is None else scheduler.options(),
         )
         self._asgi = create_app(self.context)
-        self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        loop = asyncio.get_running_loop()
+        self._flusher = loop.create_task(self._flush())
+        # Load the served models now, so that the first predictions do not wait for them.
+        self._preload = [
+            loop.create_task(self.context.predictor.status(m.model_id))
+            for m in self.context.args.models
+        ]
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Apply `user_config` (`IngressConfig`); an unknown key or bad value fails the
+        deployment with a message naming it."""
+        self.context.predictor.reconfigure(IngressConfig.from_user_config(user_config).predictor)
 
     def __serve_build_asgi_app__(self) -> Starlette:
         return self._asgi

@@ -1,9 +1,12 @@
-"""Predictor deployment: registered models by alias, multiplexed, batched, swapped live.
+"""The predictor: registered models by alias, loaded where the request arrives, batched,
+swapped live.
 
-Each replica keeps the models it was asked for (`name@alias` or `name/version`) through
-`@serve.multiplexed`. A watcher re-resolves every alias; when it moves, the new version is
-loaded, verified, warmed up on its input example and only then swapped in. If it fails, the old
-version keeps serving and the failure is reported by `status()`.
+Each Ingress replica holds a `Predictor` and keeps the models it was asked for (`name@alias` or
+`name/version`), at most `MAX_MODELS_PER_REPLICA`, least recently used out first. A prediction
+is answered in the replica that took the HTTP request: no Ray call on the way. A watcher
+re-resolves every alias; when it moves, the new version is loaded, verified, warmed up on its
+input example and only then swapped in. If it fails, the old version keeps serving and the
+failure is reported by `status()`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +28,6 @@ from rayline.integrity import IntegrityError
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
 from rayline.rows import Rows
 from rayline.settings import get_settings
-from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.schemas import PredictorConfig
 
 log = logging.getLogger("ray.serve")
@@ -101,22 +104,39 @@ class PredictorCore:
     def __init__(self, loader: Loader, resolver: Resolver | None = None) -> None:
         self.loader = loader
         self.resolver = resolver
-        self.slots: dict[str, Slot] = {}
+        self.slots: OrderedDict[str, Slot] = OrderedDict()
+        """Loaded models, least recently used first; beyond `MAX_MODELS_PER_REPLICA` the
+        first one is dropped (it loads again on its next request)."""
+
+    def get(self, model_id: str) -> Slot | None:
+        """The model's slot if it is loaded, marked as just used."""
+        slot = self.slots.get(model_id)
+        if slot is not None:
+            self.slots.move_to_end(model_id)
+        return slot
 
     def load(self, model_id: str) -> Slot:
-        """The one slot of `model_id`, loading it if no slot exists. Loads of the same id can
-        overlap (Serve releases its multiplex lock when a caller is cancelled, while the load
-        goes on in its thread): the first slot stored wins, so the slot the watcher refreshes
-        is always the slot that answers."""
-        existing = self.slots.get(model_id)
-        if existing is not None:
-            return existing
+        """The one slot of `model_id`, loading it if no slot exists."""
+        existing = self.get(model_id)
+        return existing if existing is not None else self.store(model_id, self.fetch(model_id))
+
+    def fetch(self, model_id: str) -> LoadedModel:
+        """Download, verify and warm up the version `model_id` names (slow: run in a thread)."""
         name, ref = parse_ref(model_id)
         model = self.loader(name, ref)
         warm_up(model)
+        return model
+
+    def store(self, model_id: str, model: LoadedModel) -> Slot:
+        """Keep a fetched model as the slot of `model_id`. Loads of the same id can overlap
+        (a second request arrives while the first load runs): the first slot stored wins, so
+        the slot the watcher refreshes is always the slot that answers."""
         slot = self.slots.setdefault(model_id, Slot(model_id, model))
         if slot.current is model:
             log.info("loaded %s as version %s", model_id, model.version)
+        while len(self.slots) > MAX_MODELS_PER_REPLICA:
+            dropped, _ = self.slots.popitem(last=False)
+            log.info("unloaded %s: more than %d models", dropped, MAX_MODELS_PER_REPLICA)
         return slot
 
     def refresh(self, slot: Slot) -> bool:
@@ -155,13 +175,21 @@ class PredictorCore:
         return True
 
 
-@serve.deployment(name="Predictor")
-class Predictor:
-    """Serve deployment around `PredictorCore`; `user_config` sets live knobs."""
+def _rows_in(items: list[tuple[LoadedModel, pd.DataFrame, bool]]) -> int:
+    """A batch's size in rows, so that one large request does not ride with many others."""
+    return sum(len(frame) for _, frame, _ in items)
 
-    def __init__(self, loader: Loader | None = None) -> None:
-        bind_replica_grpc_to_loopback()
-        resolver: Resolver | None = None
+
+class Predictor:
+    """The models of one Ingress replica: `PredictorCore` plus what needs an event loop.
+
+    Prediction routes call it in process, so a prediction makes no Ray call: the replica that
+    takes the HTTP request loads the model (`name@alias` or `name/version`) once, batches
+    concurrent requests by rows, and a watcher task swaps aliases live. `reconfigure` applies
+    the `predictor` section of the Ingress `user_config`.
+    """
+
+    def __init__(self, loader: Loader | None = None, resolver: Resolver | None = None) -> None:
         if loader is None:
             registry = Registry(get_settings().tracking_uri)
             loader = registry.load
@@ -171,17 +199,14 @@ class Predictor:
 
         self.core = PredictorCore(loader, resolver)
         self.config = _DEFAULTS
+        self._loading: dict[str, asyncio.Future[Slot]] = {}
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
-        """Apply `user_config` (`PredictorConfig`); an unknown key or bad value fails the
-        deployment with a message naming it."""
-        self.config = PredictorConfig.from_user_config(user_config)
-        self._predict_batch.set_max_batch_size(  # type: ignore[attr-defined]
-            self.config.max_batch_size
-        )
+    def reconfigure(self, config: PredictorConfig) -> None:
+        self.config = config
+        self._predict_batch.set_max_batch_size(config.max_batch_size)  # type: ignore[attr-defined]
         self._predict_batch.set_batch_wait_timeout_s(  # type: ignore[attr-defined]
-            self.config.batch_wait_timeout_s
+            config.batch_wait_timeout_s
         )
 
     async def _watch(self) -> None:
@@ -190,15 +215,19 @@ class Predictor:
             for slot in list(self.core.slots.values()):
                 await asyncio.to_thread(self.core.refresh, slot)
 
-    @serve.multiplexed(max_num_models_per_replica=MAX_MODELS_PER_REPLICA)  # type: ignore[untyped-decorator]
-    async def get_model(self, model_id: str) -> Slot:
-        return await asyncio.to_thread(self.core.load, model_id)
-
-    async def _slot(self) -> Slot:
-        model_id = serve.get_multiplexed_model_id()
-        try:
-            slot: Slot = await self.get_model(model_id)
+    async def slot(self, model_id: str) -> Slot:
+        """The model's slot, loaded on first use: concurrent first requests share one load,
+        and a caller that gives up (a client timeout) does not cancel it for the others."""
+        slot = self.core.get(model_id)
+        if slot is not None:
             return slot
+        loading = self._loading.get(model_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(model_id))
+            self._loading[model_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(model_id, None))
+        try:
+            return await asyncio.shield(loading)
         except RegistryError as exc:
             raise model_error(exc) from None
         except IntegrityError as exc:
@@ -207,27 +236,37 @@ class Predictor:
                 f"model {model_id} failed its integrity check and is not served",
                 retry_after=INTEGRITY_RETRY_AFTER_S,
             ) from None
+        except RaylineError:
+            raise
         except Exception as exc:
             log.exception("cannot load %s", model_id)
             raise ModelUnavailable(
                 f"model {model_id} could not be loaded "
-                f"({type(exc).__name__}); see the Predictor logs",
+                f"({type(exc).__name__}); see the Ingress replica logs",
                 retry_after=LOAD_RETRY_AFTER_S,
             ) from None
 
-    async def predict(self, rows: Rows, want_proba: bool) -> dict[str, Any]:
-        """Validate and predict; errors come back as {"status", "detail", "retry_after"},
-        never raised (an exception would reach the ingress wrapped in Ray's own)."""
-        try:
-            slot = await self._slot()
-            frame = to_frame(rows, slot.current)
-            return await self._predict_batch((slot.current, frame, want_proba))
-        except RaylineError as exc:
-            return {"status": exc.status, "detail": exc.detail, "retry_after": exc.retry_after}
+    async def _load(self, model_id: str) -> Slot:
+        model = await asyncio.to_thread(self.core.fetch, model_id)
+        return self.core.store(model_id, model)  # on the event loop: one thread changes slots
+
+    async def predict(self, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
+        """Check `rows` against the model's signature and predict; a request of more rows than
+        a batch holds is scored on its own, in a thread, so it blocks nobody."""
+        slot = await self.slot(model_id)
+        model = slot.current
+        frame = to_frame(rows, model)
+        if len(frame) > self.config.max_batch_size:
+            result = await asyncio.to_thread(run_model, model, frame, want_proba)
+            result["batch_size"] = len(frame)
+            return result
+        answer: dict[str, Any] = await self._predict_batch((model, frame, want_proba))
+        return answer
 
     @serve.batch(
         max_batch_size=_DEFAULTS.max_batch_size,
         batch_wait_timeout_s=_DEFAULTS.batch_wait_timeout_s,
+        batch_size_fn=_rows_in,
     )
     async def _predict_batch(
         self, items: list[tuple[LoadedModel, pd.DataFrame, bool]]
@@ -253,11 +292,10 @@ class Predictor:
                 start += n
         return [r for r in results if r is not None]
 
-    async def status(self) -> dict[str, Any]:
-        """Load (if needed) and describe the multiplexed model."""
-        model_id = serve.get_multiplexed_model_id()
+    async def status(self, model_id: str) -> dict[str, Any]:
+        """Load (if needed) and describe one model; a failure is described, not raised."""
         try:
-            slot = await self._slot()
+            slot = await self.slot(model_id)
         except RaylineError as exc:
             return failure_info(model_id, exc)
         return slot.info()

@@ -1,6 +1,6 @@
 """Request and configuration schemas of the Serve application (pydantic).
 
-The builder's args and the Predictor's `user_config` (serve_config.yaml), and the request
+The builder's args and the Ingress's `user_config` (serve_config.yaml), and the request
 bodies, which are also the OpenAPI document's schemas. The routes turn bodies into
 `rayline.rows.Rows`.
 """
@@ -50,18 +50,26 @@ class AppArgs(Strict):
 
 
 class PredictorConfig(Strict):
-    """The Predictor's live knobs: `user_config` of the Predictor deployment in
-    serve_config.yaml, applied by `reconfigure()` without restarting replicas."""
+    """The predictor's live knobs (`serve_app.predictor`), one per Ingress replica."""
 
     poll_interval_s: float = Field(5.0, gt=0, le=3600)
     """How often each replica asks the registry where the aliases it serves point."""
-    max_batch_size: int = Field(32, ge=1, le=10_000)
-    """Most concurrent requests one predict call scores together."""
-    batch_wait_timeout_s: float = Field(0.002, ge=0, le=10)
-    """How long a request waits for others to join its batch."""
+    max_batch_size: int = Field(256, ge=1, le=100_000)
+    """Most rows one predict call scores together; a larger request is scored on its own."""
+    batch_wait_timeout_s: float = Field(0.0, ge=0, le=10)
+    """How long a request waits for others to join its batch. 0: no wait; the requests that
+    arrive while one batch is scored form the next (lowest latency alone, full batches under
+    load)."""
+
+
+class IngressConfig(Strict):
+    """`user_config` of the Ingress deployment in serve_config.yaml, applied by
+    `reconfigure()` without restarting replicas."""
+
+    predictor: PredictorConfig = PredictorConfig()
 
     @classmethod
-    def from_user_config(cls, user_config: dict[str, Any]) -> PredictorConfig:
+    def from_user_config(cls, user_config: dict[str, Any]) -> IngressConfig:
         """Validated `user_config`; a ValueError naming the key and the file otherwise."""
         try:
             return cls.model_validate(user_config)
@@ -70,12 +78,13 @@ class PredictorConfig(Strict):
             for item in exc.errors(include_input=False, include_url=False):
                 key = ".".join(str(p) for p in item["loc"]) or "user_config"
                 if item["type"] == "extra_forbidden":
-                    allowed = ", ".join(cls.model_fields)
+                    section = cls if len(item["loc"]) == 1 else PredictorConfig
+                    allowed = ", ".join(section.model_fields)
                     problems.append(f"unknown key '{key}' (allowed: {allowed})")
                 else:
                     problems.append(f"'{key}': {item['msg']}")
             raise ValueError(
-                "serve_config.yaml, deployment Predictor, user_config: " + "; ".join(problems)
+                "serve_config.yaml, deployment Ingress, user_config: " + "; ".join(problems)
             ) from None
 
 

@@ -91,11 +91,12 @@ def serve_config(
     *,
     args: Mapping[str, Any] | None = None,
     predictor_config: Mapping[str, Any] | None = None,
-    predictor_options: Mapping[str, Any] | None = None,
+    ingress_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """serve_config.yaml serving exactly `models` (`{"name", "alias"}`), on `port` if given,
-    with `args` over the app's args, `predictor_config` over the Predictor's `user_config` and
-    `predictor_options` over its `ray_actor_options`; everything else as shipped."""
+    with `args` over the app's args, `predictor_config` over the predictor section of the
+    Ingress `user_config` and `ingress_options` over its `ray_actor_options`; everything else
+    as shipped."""
     config: dict[str, Any] = yaml.safe_load(SERVE_CONFIG.read_text())
     if port is not None:
         config["http_options"]["port"] = port
@@ -103,11 +104,12 @@ def serve_config(
     app["args"]["models"] = list(models)
     app["args"].update(args or {})
     for deployment in app["deployments"]:
-        if deployment["name"] == "Predictor":
+        if deployment["name"] == "Ingress":
             if predictor_config:
-                deployment.setdefault("user_config", {}).update(predictor_config)
-            if predictor_options:
-                deployment.setdefault("ray_actor_options", {}).update(predictor_options)
+                user_config = deployment.setdefault("user_config", {})
+                user_config.setdefault("predictor", {}).update(predictor_config)
+            if ingress_options:
+                deployment.setdefault("ray_actor_options", {}).update(ingress_options)
     return config
 
 
@@ -126,7 +128,7 @@ class LocalStack:
     app_args: dict[str, Any] = field(default_factory=dict)
     """Set over serve_config.yaml's app args by every `deploy` (e.g. a short scheduler tick)."""
     predictor_config: dict[str, Any] = field(default_factory=dict)
-    """Set over the Predictor's `user_config` by every `deploy` (e.g. a short poll interval)."""
+    """Set over the predictor's `user_config` by every `deploy` (e.g. a short poll interval)."""
     remove_ray_temp: bool = False
     """`down` also removes Ray's session folder when it lies outside home (in /tmp)."""
     extra_nodes: list[Path] = field(default_factory=list)
@@ -324,7 +326,7 @@ class LocalStack:
         )  # fmt: skip
 
     def serve_config(
-        self, models: Sequence[str], predictor_options: Mapping[str, Any] | None = None
+        self, models: Sequence[str], ingress_options: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """serve_config.yaml on this stack's port serving `models` by their champion alias."""
         return serve_config(
@@ -332,18 +334,18 @@ class LocalStack:
             self.settings.serve_port,
             args=self.app_args,
             predictor_config=self.predictor_config,
-            predictor_options=predictor_options,
+            ingress_options=ingress_options,
         )
 
     def deploy(
         self,
         models: Sequence[str],
-        predictor_options: Mapping[str, Any] | None = None,
+        ingress_options: Mapping[str, Any] | None = None,
         *,
         seconds: float = 240,
     ) -> Path:
         """`serve deploy` of `serve_config(models)`, then wait until it serves them."""
-        return self.deploy_config(self.serve_config(models, predictor_options), seconds)
+        return self.deploy_config(self.serve_config(models, ingress_options), seconds)
 
     def deploy_config(self, config: Mapping[str, Any], seconds: float = 240) -> Path:
         """`serve deploy` of `config` (written to `configs/serve_config.yaml`); returns once the

@@ -42,7 +42,7 @@ class Context:
     jobs: Jobs
     """Ray's job API (a test hands in a fake with the same methods)."""
     predictor: Any
-    """Predictor handle: `.options(multiplexed_model_id=...).predict.remote(...)`, `.status`."""
+    """This replica's models (`serve_app.predictor.Predictor`): `.predict(...)`, `.status(...)`."""
     metrics: Any
     """Metrics handle: `.ingest`, `.cluster`, `.timeseries`, `.prometheus` (`.remote()`)."""
     scheduler: Any | None = None

@@ -1,7 +1,7 @@
 """Rayline's own prediction protocol, liveness and readiness, and what the served models are.
 
 The helpers here (`predict_rows`, `status_of`) are the one way every protocol asks the
-Predictor: MLflow and V2 routes only translate their bodies and answers.
+predictor: MLflow and V2 routes only translate their bodies and answers.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from ray.exceptions import RayActorError
-from ray.serve.exceptions import BackPressureError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -27,9 +25,6 @@ from serve_app.schemas import PredictRequest
 if TYPE_CHECKING:
     from serve_app.http.app import Context
 
-BUSY_RETRY_AFTER_S = 1
-"""Retry-After (seconds) when the predictors refuse a request (back pressure, a lost replica):
-Serve has capacity again within about a second."""
 NOT_READY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
 """Retry-After (seconds) for a served model that is not ready (loading, or failed to load)."""
 
@@ -139,20 +134,10 @@ def parse_predict(body: PredictRequest) -> Rows:
 
 
 async def predict_rows(ctx: Context, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
-    """The Predictor's answer for `rows`; its errors (it returns them) raised as `HttpError`."""
-    rows = rows.check(ctx.args.max_rows)
-    try:
-        result: dict[str, Any] = await ctx.predictor.options(
-            multiplexed_model_id=model_id
-        ).predict.remote(rows, want_proba)
-    except BackPressureError:
-        raise HttpError(503, "the predictors are busy; retry shortly", BUSY_RETRY_AFTER_S) from None
-    except RayActorError:  # the replica died mid-request; Serve is replacing it
-        raise HttpError(
-            503, "a predictor replica was lost; retry shortly", BUSY_RETRY_AFTER_S
-        ) from None
-    if "status" in result:
-        raise HttpError(result["status"], result["detail"], result.get("retry_after"))
+    """This replica's predictor's answer for `rows` (its errors raise `RaylineError`s)."""
+    result: dict[str, Any] = await ctx.predictor.predict(
+        model_id, rows.check(ctx.args.max_rows), want_proba
+    )
     return result
 
 
@@ -163,18 +148,12 @@ def served(result: dict[str, Any], model: str | None = None) -> Served:
 
 async def statuses(ctx: Context) -> list[dict[str, Any]]:
     """The status of every served model (loading it where needed)."""
-    calls = [
-        ctx.predictor.options(multiplexed_model_id=m.model_id).status.remote()
-        for m in ctx.args.models
-    ]
-    return list(await asyncio.gather(*calls))
+    return list(await asyncio.gather(*(ctx.predictor.status(m.model_id) for m in ctx.args.models)))
 
 
 async def status_of(ctx: Context, model_id: str) -> dict[str, Any]:
-    """The status of a ready model; the Predictor's error (503 with Retry-After) otherwise."""
-    status: dict[str, Any] = await ctx.predictor.options(
-        multiplexed_model_id=model_id
-    ).status.remote()
+    """The status of a ready model; the predictor's error (503 with Retry-After) otherwise."""
+    status: dict[str, Any] = await ctx.predictor.status(model_id)
     if status["status"] != "ready":
         code = status.get("http_status", 503)
         raise HttpError(code, status["error"], NOT_READY_RETRY_AFTER_S if code == 503 else None)
@@ -227,7 +206,7 @@ async def model_info(ctx: Context, request: Request) -> Response:
         models = await statuses(ctx)
     else:
         parse_ref(wanted)  # 400 for anything but name@alias or name/version
-        models = [await ctx.predictor.options(multiplexed_model_id=wanted).status.remote()]
+        models = [await ctx.predictor.status(wanted)]
     return JSONResponse({"default_model": ctx.args.default_model.model_id, "models": models})
 
 

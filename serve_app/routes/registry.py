@@ -181,7 +181,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="registry",
         response=ModelVersions,
     ),
-    # Answered by the Predictor (the version it serves), listed here with the registry routes.
+    # Answered by the predictor (the version this replica serves), listed with the registry.
     Endpoint(
         "GET",
         "/v1/models/{name}/schema",

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from rayline.estimators import CATALOG, TASKS, families_for, make_ensemble, make_pipeline_for
+from rayline.estimators import (
+    CATALOG,
+    TASKS,
+    families_for,
+    make_ensemble,
+    make_pipeline_for,
+    predicts_argmax,
+)
 from rayline.scoring import cross_validate, holdout_metrics, iter_fold_scores
 
 
@@ -58,3 +67,44 @@ def test_holdout_metrics_and_ensembles(task: str) -> None:
         assert metrics[key] > 0.7
         if task == "regression":
             assert metrics["neg_rmse"] < 0
+
+
+def _multiclass() -> tuple[pd.DataFrame, pd.Series]:
+    X, _ = _data("classification")
+    return X, pd.Series(np.digitize(X["x2"], [-0.5, 0.5]))  # three classes
+
+
+@pytest.mark.parametrize("family", families_for("classification"))
+@pytest.mark.parametrize(
+    "data", [lambda: _data("classification"), _multiclass], ids=["binary", "multiclass"]
+)
+def test_shipped_classifiers_predict_the_most_probable_class(family: str, data: Any) -> None:
+    """Serving answers `predict` from the `predict_proba` it computes anyway for these: the
+    two must agree row for row, or a family does not belong in `ARGMAX_CLASSIFIERS`."""
+    X, y = data()
+    model = make_pipeline_for(family, "classification", {}, seed=0).fit(X, y)
+    assert predicts_argmax(model)
+    proba = model.predict_proba(X)
+    assert (model.classes_[proba.argmax(axis=1)] == model.predict(X)).all()
+
+
+@pytest.mark.parametrize("method", ["voting", "stacking"])
+def test_soft_voting_and_stacking_ensembles_predict_the_most_probable_class(method: str) -> None:
+    X, y = _multiclass()
+    members = [
+        (f, make_pipeline_for(f, "classification", {}, seed=0)) for f in ("linear", "random_forest")
+    ]
+    model = make_ensemble(members, "classification", method).fit(X, y)
+    assert predicts_argmax(model)
+    assert (model.classes_[model.predict_proba(X).argmax(axis=1)] == model.predict(X)).all()
+
+
+def test_other_models_are_not_assumed_to_predict_the_most_probable_class() -> None:
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.svm import SVC
+
+    X, y = _data("classification")
+    hard = VotingClassifier([("svc", SVC())], voting="hard").fit(X[["x1", "x2"]].fillna(0), y)
+    assert not predicts_argmax(hard)
+    assert not predicts_argmax(SVC(probability=True))  # Platt scaling: predict may differ
+    assert not predicts_argmax(make_pipeline_for("random_forest", "regression", {}, seed=0))

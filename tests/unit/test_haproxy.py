@@ -129,6 +129,7 @@ def test_a_stack_on_a_profile_gets_its_own_settings_and_leaves_the_environment_a
     assert config["http_options"]["port"] == 8080
     app = config["applications"][0]
     assert app["args"]["models"] == [{"name": "iris", "alias": "champion"}]
-    (predictor,) = [d for d in app["deployments"] if d["name"] == "Predictor"]
-    assert predictor["user_config"]["poll_interval_s"] == 1
-    assert predictor["ray_actor_options"]["num_cpus"] == 0.5
+    (ingress,) = [d for d in app["deployments"] if d["name"] == "Ingress"]
+    assert ingress["user_config"]["predictor"]["poll_interval_s"] == 1
+    assert ingress["user_config"]["predictor"]["max_batch_size"] == 256  # the rest as shipped
+    assert ingress["ray_actor_options"]["num_cpus"] == 0.5

@@ -5,9 +5,11 @@ asks for the alias's version before loading, registry errors as domain errors, a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sklearn.datasets import load_iris
@@ -16,7 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from rayline.errors import BadRequest, ModelNotFound, ModelUnavailable
 from rayline.integrity import IntegrityError
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
+from rayline.rows import Rows
 from serve_app.predictor import Predictor, PredictorCore, model_error
+from serve_app.schemas import IngressConfig, PredictorConfig
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -158,35 +162,88 @@ def test_registry_errors_become_domain_errors_with_the_same_answer(
 
 # --- user_config ----------------------------------------------------------------------------
 def _bare_predictor() -> Predictor:
-    """The deployment's class without its constructor (no registry, no watcher task)."""
-    cls = Predictor.func_or_class  # type: ignore[attr-defined]
-    bare: Predictor = object.__new__(cls)
+    """A predictor without its constructor (no registry, no watcher task)."""
+    bare: Predictor = object.__new__(Predictor)
     return bare
 
 
 def test_reconfigure_applies_the_typed_user_config() -> None:
     predictor = _bare_predictor()
-    predictor.reconfigure({"poll_interval_s": 2, "max_batch_size": 8, "batch_wait_timeout_s": 0.01})
+    config = IngressConfig.from_user_config(
+        {"predictor": {"poll_interval_s": 2, "max_batch_size": 8, "batch_wait_timeout_s": 0.01}}
+    )
+    predictor.reconfigure(config.predictor)
     assert predictor.config.poll_interval_s == 2.0
     batch = predictor._predict_batch
     assert batch._get_max_batch_size() == 8  # type: ignore[attr-defined]
     assert batch._get_batch_wait_timeout_s() == 0.01  # type: ignore[attr-defined]
-    predictor.reconfigure({})  # every knob has a default
-    assert predictor.config.max_batch_size == 32
-    assert batch._get_max_batch_size() == 32  # type: ignore[attr-defined]
+    predictor.reconfigure(IngressConfig.from_user_config({}).predictor)  # defaults for all
+    assert predictor.config.max_batch_size == 256
+    assert batch._get_max_batch_size() == 256  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    ("user_config", "message"),
-    [
-        ({"max_batch": 8}, "unknown key 'max_batch' (allowed: poll_interval_s, max_batch_size"),
-        ({"max_batch_size": 0}, "'max_batch_size': Input should be greater than or equal to 1"),
-        ({"poll_interval_s": "often"}, "'poll_interval_s': Input should be a valid number"),
-    ],
-)
-def test_reconfigure_refuses_a_bad_user_config_naming_the_key(
-    user_config: dict[str, object], message: str
+# --- the predictor in its replica: shared loads, the model limit, large requests -------------
+def test_concurrent_first_requests_share_one_load_that_a_cancelled_caller_does_not_stop() -> None:
+    registry, release = Registry(), threading.Event()
+
+    def load(name: str, ref: str) -> LoadedModel:
+        release.wait(timeout=10)
+        return registry.load(name, ref)
+
+    async def scenario() -> None:
+        predictor = Predictor(load, registry.resolve)
+        gives_up = asyncio.ensure_future(predictor.slot("iris@champion"))
+        waits = asyncio.ensure_future(predictor.slot("iris@champion"))
+        await asyncio.sleep(0.05)
+        gives_up.cancel()  # a client timeout while the model loads
+        release.set()
+        slot = await waits
+        assert gives_up.cancelled()
+        assert registry.loads == 1
+        assert predictor.core.slots == {"iris@champion": slot}
+        assert await predictor.slot("iris@champion") is slot  # loaded: no second load
+        assert registry.loads == 1
+
+    asyncio.run(scenario())
+
+
+def test_load_errors_reach_the_caller_as_domain_errors() -> None:
+    registry = Registry()
+    registry.fail = RegistryError("model 'iris' has no alias 'champion'", status=404)
+
+    async def scenario() -> None:
+        predictor = Predictor(registry.load, registry.resolve)
+        with pytest.raises(ModelNotFound):
+            await predictor.slot("iris@champion")
+        status = await predictor.status("iris@champion")
+        assert (status["status"], status["http_status"]) == ("failed", 404)
+        registry.fail = None  # a failed load is not remembered: the next request loads
+        assert (await predictor.status("iris@champion"))["status"] == "ready"
+
+    asyncio.run(scenario())
+
+
+def test_models_beyond_the_limit_unload_the_least_recently_used(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with pytest.raises(ValueError, match="serve_config.yaml, deployment Predictor") as caught:
-        _bare_predictor().reconfigure(user_config)
-    assert message in str(caught.value)
+    monkeypatch.setattr("serve_app.predictor.MAX_MODELS_PER_REPLICA", 2)
+    core = PredictorCore(Registry().load)
+    core.load("iris@a")
+    core.load("iris@b")
+    assert core.get("iris@a") is not None  # used: b is now the least recently used
+    core.load("iris@c")
+    assert list(core.slots) == ["iris@a", "iris@c"]
+
+
+def test_a_request_larger_than_a_batch_is_scored_on_its_own() -> None:
+    registry = Registry()
+
+    async def scenario() -> dict[str, Any]:
+        predictor = Predictor(registry.load, registry.resolve)
+        predictor.reconfigure(PredictorConfig(max_batch_size=2))
+        rows = Rows.from_instances([[5.1, 3.5, 1.4, 0.2]] * 3).check(100)
+        return await predictor.predict("iris@champion", rows, want_proba=True)
+
+    result = asyncio.run(scenario())
+    assert result["predictions"] == [0, 0, 0] and result["batch_size"] == 3
+    assert len(result["probabilities"]) == 3

@@ -92,7 +92,7 @@ def test_importing_the_package_patches_nothing() -> None:
     assert result.stdout.strip() == "[]"
 
 
-DEPLOYMENT_MODULES = {"ingress.py", "predictor.py", "metrics.py", "scheduler.py"}
+DEPLOYMENT_MODULES = {"ingress.py", "metrics.py", "scheduler.py"}
 
 
 def _constructors_patching_first(path: Path) -> list[str]:
@@ -121,7 +121,6 @@ def _constructors_patching_first(path: Path) -> list[str]:
     ("module", "deployment"),
     [
         ("ingress.py", "Ingress"),
-        ("predictor.py", "Predictor"),
         ("metrics.py", "Metrics"),
         ("scheduler.py", "Scheduler"),
     ],

@@ -8,7 +8,14 @@ import yaml
 from pydantic import ValidationError
 
 from rayline.settings import PROJECT_ROOT
-from serve_app.schemas import AppArgs, MlflowRequest, PredictorConfig, PredictRequest, V2Request
+from serve_app.schemas import (
+    AppArgs,
+    IngressConfig,
+    MlflowRequest,
+    PredictorConfig,
+    PredictRequest,
+    V2Request,
+)
 
 
 def test_request_models_forbid_unknown_keys_and_app_args_validate() -> None:
@@ -24,11 +31,12 @@ def test_request_models_forbid_unknown_keys_and_app_args_validate() -> None:
         AppArgs.model_validate({"models": []})
 
 
-def test_predictor_config_defaults_and_serve_config_values() -> None:
-    assert PredictorConfig() == PredictorConfig.from_user_config({})
-    config = PredictorConfig.from_user_config(
-        {"poll_interval_s": 5, "max_batch_size": 32, "batch_wait_timeout_s": 0.002}
-    )
+def test_ingress_config_defaults_and_serve_config_values() -> None:
+    assert IngressConfig() == IngressConfig.from_user_config({})
+    assert IngressConfig().predictor == PredictorConfig()
+    config = IngressConfig.from_user_config(
+        {"predictor": {"poll_interval_s": 5, "max_batch_size": 32, "batch_wait_timeout_s": 0.002}}
+    ).predictor
     assert (config.poll_interval_s, config.max_batch_size, config.batch_wait_timeout_s) == (
         5.0,
         32,
@@ -36,31 +44,42 @@ def test_predictor_config_defaults_and_serve_config_values() -> None:
     )
 
 
-def test_the_shipped_serve_config_predictor_user_config_validates() -> None:
+def test_the_shipped_serve_config_ingress_user_config_validates() -> None:
     config = yaml.safe_load((PROJECT_ROOT / "serve_config.yaml").read_text())
     deployments = config["applications"][0]["deployments"]
-    predictor = next(d for d in deployments if d["name"] == "Predictor")
-    assert PredictorConfig.from_user_config(predictor["user_config"]).max_batch_size >= 1
+    assert "Predictor" not in {d["name"] for d in deployments}  # it lives in the Ingress
+    ingress = next(d for d in deployments if d["name"] == "Ingress")
+    assert IngressConfig.from_user_config(ingress["user_config"]).predictor.max_batch_size >= 1
 
 
 @pytest.mark.parametrize(
     ("user_config", "message"),
     [
         (
-            {"poll_interval": 5},
-            "unknown key 'poll_interval' (allowed: poll_interval_s, max_batch_size, "
+            {"predictor": {"poll_interval": 5}},
+            "unknown key 'predictor.poll_interval' (allowed: poll_interval_s, max_batch_size, "
             "batch_wait_timeout_s)",
         ),
-        ({"poll_interval_s": 0}, "'poll_interval_s': Input should be greater than 0"),
-        ({"batch_wait_timeout_s": -1}, "'batch_wait_timeout_s': Input should be greater than"),
-        ({"max_batch_size": 2.5}, "'max_batch_size': Input should be a valid integer"),
+        ({"predictor_": {}}, "unknown key 'predictor_' (allowed: predictor)"),
+        (
+            {"predictor": {"poll_interval_s": 0}},
+            "'predictor.poll_interval_s': Input should be greater than 0",
+        ),
+        (
+            {"predictor": {"batch_wait_timeout_s": -1}},
+            "'predictor.batch_wait_timeout_s': Input should be greater than",
+        ),
+        (
+            {"predictor": {"max_batch_size": 2.5}},
+            "'predictor.max_batch_size': Input should be a valid integer",
+        ),
     ],
 )
-def test_predictor_config_errors_name_the_key_and_the_file(
+def test_ingress_config_errors_name_the_key_and_the_file(
     user_config: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError) as caught:
-        PredictorConfig.from_user_config(user_config)
+        IngressConfig.from_user_config(user_config)
     text = str(caught.value)
-    assert text.startswith("serve_config.yaml, deployment Predictor, user_config: ")
+    assert text.startswith("serve_config.yaml, deployment Ingress, user_config: ")
     assert message in text

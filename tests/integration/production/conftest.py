@@ -34,7 +34,7 @@ def iris_prod(production: Production) -> dict[str, Any]:
         ensemble={"enabled": False},
     )
     result = result_event(production.stack.train(path).stdout)
-    production.stack.deploy(["iris_prod"], predictor_options={"resources": {"worker_node": 0.01}})
+    production.stack.deploy(["iris_prod"], ingress_options={"resources": {"worker_node": 0.01}})
     return result
 
 

@@ -119,8 +119,8 @@ class Handle:
 
 
 class FakePredictor:
-    """Answers as `serve_app.predictor.Predictor` does: `status` and `predict` return dicts,
-    errors included (`{"status", "detail", "retry_after"}`), never raise them."""
+    """Answers as `serve_app.predictor.Predictor` does, from a fixed set of models: `status`
+    describes a failure, `predict` raises it (a `RaylineError`)."""
 
     def __init__(self) -> None:
         self.models: dict[str, LoadedModel | RaylineError] = {
@@ -130,8 +130,6 @@ class FakePredictor:
             "typed@champion": typed_model(),
         }
         self.calls: list[tuple[str, Rows, bool]] = []
-        self.raises: BaseException | None = None
-        """Raised by `predict` as a handle would (back pressure, a lost replica)."""
         self.hold: threading.Event | None = None
         """When set, `predict` waits for this event before it answers."""
 
@@ -154,13 +152,8 @@ class FakePredictor:
         self.calls.append((model_id, rows, want_proba))
         if self.hold is not None:
             await asyncio.to_thread(self.hold.wait, 10)
-        if self.raises is not None:
-            raise self.raises
-        try:
-            slot = self._slot(model_id)
-            frame = to_frame(rows, slot.current)
-        except RaylineError as exc:
-            return {"status": exc.status, "detail": exc.detail, "retry_after": exc.retry_after}
+        slot = self._slot(model_id)
+        frame = to_frame(rows, slot.current)
         return {**run_model(slot.current, frame, want_proba), "batch_size": len(frame)}
 
 
@@ -335,7 +328,7 @@ def make_context(home: Path, **args: Any) -> Context:
         keys=load_keys(settings),
         registry=FakeRegistry(),  # type: ignore[arg-type]
         jobs=FakeJobs(),  # type: ignore[arg-type]
-        predictor=Handle(FakePredictor()),
+        predictor=FakePredictor(),
         metrics=Handle(FakeMetrics()),
     )
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ray.serve.exceptions import BackPressureError
 from starlette.testclient import TestClient
 
 from serve_app.http.app import Context, create_app
@@ -168,7 +167,7 @@ def test_a_csv_body_predicts_every_row(ctx: Context, client: TestClient) -> None
 def test_requests_beyond_the_inflight_limit_get_429_with_retry_after(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, max_inflight=1)
     hold = threading.Event()
-    ctx.predictor.target.hold = hold
+    ctx.predictor.hold = hold
     with TestClient(create_app(ctx)) as client:
         first: dict[str, int] = {}
         worker = threading.Thread(
@@ -202,13 +201,6 @@ def test_an_unexpected_error_is_a_500_without_a_traceback(ctx: Context, client: 
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the Ingress replica logs"}
     assert ctx.inflight == 0
-
-
-def test_busy_predictors_are_a_503_with_retry_after(ctx: Context, client: TestClient) -> None:
-    ctx.predictor.target.raises = BackPressureError(num_queued_requests=8, max_queued_requests=8)
-    response = client.post("/predict", json={"instances": [SETOSA]}, headers=PREDICT)
-    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
-    assert response.json() == {"detail": "the predictors are busy; retry shortly"}
 
 
 def test_registry_errors_keep_their_status(client: TestClient) -> None:
