@@ -8,7 +8,8 @@ with `serve deploy`, then runs:
 
 1. load: a step load finds the capacity knee C; 0.7·C for 3 minutes, 2·C for 1 minute, then
    the time until p99 is back within twice the steady p99;
-2. replica_kill: a Predictor replica SIGKILLed every 20 s under retrying load at 0.5·C;
+2. ingress_kill: an Ingress replica (HTTP and models) SIGKILLed every 20 s under load at
+   0.5·C from clients that do not retry: HAProxy replays what the dead replica dropped;
 3. fuzz: schemathesis cases for every operation in /openapi.json (no 5xx, no error body with a
    traceback or an echo of the request), while second_version trains version 2 and killed_job
    SIGKILLs a training driver mid-sweep in the background;
@@ -45,10 +46,10 @@ from bench.chaos.phases import (
     MODEL,
     RETRY,
     guard,
+    ingress_kill_phase,
     load_phase,
     mlflow_outage_phase,
     ready,
-    replica_kill_phase,
     second_version_then_killed_job,
     setup,
 )
@@ -81,7 +82,7 @@ def run_suite(
     load = phase("load", lambda: asyncio.run(load_phase(stack, plan)))
     knee_rps = (load.get("knee") or {}).get("throughput_rps") or 20.0
     half = round(0.5 * knee_rps, 2)
-    phase("replica_kill", lambda: asyncio.run(replica_kill_phase(stack, half, plan)))
+    phase("ingress_kill", lambda: asyncio.run(ingress_kill_phase(stack, half, plan)))
     phase("ready_after_kills", lambda: ready(stack))
     background = threading.Thread(
         target=second_version_then_killed_job, args=(stack, parts), daemon=True
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated parts to run (development; default: all): load, replica_kill, "
+        help="comma-separated parts to run (development; default: all): load, ingress_kill, "
         "ready_after_kills, fuzz, killed_job (with second_version), mlflow_outage, promotions",
     )
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from rayline.stack.harness import LocalStack
 from rayline.stack.profiles import CHAOS
 
 HOME = Path("/tmp/rayline-chaos")  # noqa: S108 - the suite's own scratch home, wiped per run
-PREDICTOR_TITLE = "ray::ServeReplica:rayline:Predictor"
+INGRESS_TITLE = "ray::ServeReplica:rayline:Ingress"
 PORTS_FREE_S = 120
 """How long a start waits for the ports: Ray's client server exits only once its head's GCS is
 gone, up to a minute after the head."""
@@ -35,7 +35,7 @@ class ChaosStack(LocalStack):
     def dashboard(self, path: str, timeout: float = 10) -> Any:
         return dashboard_get(self.settings, path, timeout=timeout)
 
-    def replicas(self, deployment: str = "Predictor") -> list[dict[str, Any]]:
+    def replicas(self, deployment: str = "Ingress") -> list[dict[str, Any]]:
         """Serve replica actors of one deployment (any state), from Ray's state API."""
         query = urllib.parse.urlencode(
             {
@@ -50,7 +50,7 @@ class ChaosStack(LocalStack):
         result: list[dict[str, Any]] = data["data"]["result"]["result"]
         return result
 
-    def alive_replicas(self, deployment: str = "Predictor") -> dict[str, int]:
+    def alive_replicas(self, deployment: str = "Ingress") -> dict[str, int]:
         """actor id → pid of the ALIVE replicas of one deployment."""
         return {
             a["actor_id"]: int(a["pid"])

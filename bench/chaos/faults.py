@@ -9,12 +9,12 @@ import threading
 import time
 from typing import Any
 
-from bench.chaos.env import PREDICTOR_TITLE, ChaosStack, cmdline, rss_bytes
+from bench.chaos.env import INGRESS_TITLE, ChaosStack, cmdline, rss_bytes
 from bench.train_config import write_config
 from rayline import stack as stack_module
 from rayline.training import parse_events
 
-DEPLOYMENTS = ("Predictor", "Ingress", "Metrics")
+DEPLOYMENTS = ("Ingress", "Metrics", "Scheduler")
 
 
 # --- replicas --------------------------------------------------------------------------------
@@ -76,13 +76,14 @@ def replica_changes(
     }
 
 
-def kill_predictor(stack: ChaosStack) -> dict[str, Any]:
-    """SIGKILL one live Predictor replica of this stack (checked by title and by `stack_pids`)."""
-    alive = stack.alive_replicas("Predictor")
+def kill_ingress(stack: ChaosStack) -> dict[str, Any]:
+    """SIGKILL one live Ingress replica (HTTP and the models) of this stack (checked by title
+    and by `stack_pids`)."""
+    alive = stack.alive_replicas("Ingress")
     ours = set(stack.pids())
     for actor_id, pid in sorted(alive.items()):
         title = cmdline(pid)
-        if not title.startswith(PREDICTOR_TITLE) or pid not in ours:
+        if not title.startswith(INGRESS_TITLE) or pid not in ours:
             continue
         os.kill(pid, signal.SIGKILL)
         return {"t": time.time(), "actor_id": actor_id, "pid": pid, "replicas_alive": len(alive)}

@@ -157,7 +157,7 @@ def _retried(requests: list[Request]) -> dict[str, Any]:
     }
 
 
-async def replica_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
+async def ingress_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
     url, body, headers = _target(stack)
     kills: list[dict[str, Any]] = []
     count = int(plan.kill_for_s // plan.kill_every_s)
@@ -167,20 +167,21 @@ async def replica_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict
         for index in range(count):
             await asyncio.sleep(max(0.0, t0 + plan.kill_every_s * (index + 0.5) - time.monotonic()))
             try:
-                kills.append(await asyncio.to_thread(faults.kill_predictor, stack))
+                kills.append(await asyncio.to_thread(faults.kill_ingress, stack))
             except OSError as exc:  # Ray's state API did not answer: record it, go on
                 kills.append({"t": time.time(), "pid": None, "error": str(exc)[:200]})
             print(f"  kill {index + 1}/{count}: {kills[-1]}", flush=True)
 
     task = asyncio.create_task(killer())
+    # Clients that never retry: a request the killed replica dropped must be replayed by HAProxy.
     run = await open_loop(
-        url, body, headers, [(rate, plan.kill_for_s)], retry=RETRY, timeout_s=30, drain_s=150
+        url, body, headers, [(rate, plan.kill_for_s)], retry=None, timeout_s=30, drain_s=150
     )
     await task
     return {
         "rate_rps": rate,
         "seconds": plan.kill_for_s,
-        "retry": {"attempts": RETRY.attempts, "base_s": RETRY.base_s, "cap_s": RETRY.cap_s},
+        "retry": None,
         "kills": kills,
         "kills_done": sum(1 for k in kills if k["pid"]),
         **_retried(run.requests),

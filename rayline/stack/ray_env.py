@@ -81,6 +81,11 @@ def ray_env(settings: Settings) -> dict[str, str]:
     env.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
     env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     env.setdefault("RAY_SERVE_HAPROXY_BINARY_PATH", str(BIN / "rayline-haproxy"))
+    # A request that a dying Ingress replica dropped (connection refused, reset or closed
+    # without an answer) is replayed on another replica, so a lost replica loses no request.
+    # The price: an admin POST whose replica died after acting but before answering runs twice.
+    env.setdefault("RAY_SERVE_HAPROXY_RETRY_ON", "conn-failure empty-response junk-response")
+    env.setdefault("RAY_SERVE_HAPROXY_RETRIES", "3")
     for name, value in serve_ports(settings.serve_port).items():
         env.setdefault(name, value)
     # HAProxy's stats and metrics ports are free ports of this head, not Ray's fixed defaults.

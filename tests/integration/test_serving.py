@@ -256,7 +256,7 @@ def test_promotion_under_load_switches_version_without_failed_requests(
         for thread in threads:
             thread.join()
     assert set(status for status, _ in outcomes) == {200}, outcomes
-    # Each Predictor replica swaps on its own watcher poll; one that got no traffic may still
+    # Each Ingress replica swaps on its own watcher poll; one that got no traffic may still
     # be loading v2 when the busy one answers.
     wait_until(lambda: served_version() == "2", 60, "/model-info to report v2")
 

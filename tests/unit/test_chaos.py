@@ -109,7 +109,7 @@ def test_summary_of_a_clean_run_holds_every_target() -> None:
             "overload": {"rate_rps": 160.0, "statuses": {"200": 5}, "overload_other_errors": 0},
             "recovery": {"recovery_s": 6.0},
         },
-        "replica_kill": {"kills_done": 6, "success_rate": 1.0},
+        "ingress_kill": {"kills_done": 6, "success_rate": 1.0},
         "killed_job": {"killed_job_clean": True, "run_failed_after_s": 14.0},
         "mlflow_outage": {
             "success_rate": 1.0,
@@ -184,19 +184,19 @@ def _actor(state: str, rss: int | None, death: str = "") -> dict[str, Any]:
 
 def test_replica_changes_tell_crashes_from_autoscaling_and_measure_survivors() -> None:
     before = {
-        "Predictor": {"a": _actor("ALIVE", 100), "b": _actor("ALIVE", 100)},
-        "Ingress": {"i": _actor("ALIVE", 200)},
+        "Ingress": {"a": _actor("ALIVE", 100), "b": _actor("ALIVE", 100)},
+        "Metrics": {"i": _actor("ALIVE", 200)},
     }
     after = {
-        "Predictor": {
+        "Ingress": {
             "a": _actor("ALIVE", 110),
             "b": _actor("DEAD", None, "The actor is dead because it was killed by `ray.kill`."),
             "c": _actor("ALIVE", 100),
         },
-        "Ingress": {"i": _actor("DEAD", None, "its worker process has died")},
+        "Metrics": {"i": _actor("DEAD", None, "its worker process has died")},
     }
     changes = replica_changes(before, after)
-    assert changes["replica_restarts"] == 1 and changes["crashed"] == ["Ingress:i"]
-    assert changes["stopped_by_serve"] == ["Predictor:b"]
-    assert changes["added_by_serve"] == ["Predictor:c"]
+    assert changes["replica_restarts"] == 1 and changes["crashed"] == ["Metrics:i"]
+    assert changes["stopped_by_serve"] == ["Ingress:b"]
+    assert changes["added_by_serve"] == ["Ingress:c"]
     assert changes["memory_growth_pct"] == 10.0

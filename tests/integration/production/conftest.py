@@ -24,8 +24,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
 @pytest.fixture(scope="package")
 def iris_prod(production: Production) -> dict[str, Any]:
     """`iris_prod` trained by a real Ray Job against PostgreSQL + S3, with trials of a few
-    seconds so both 1-CPU nodes are busy at once; served with the Predictor pinned to the
-    second node by a custom resource."""
+    seconds so both 1-CPU nodes are busy at once; served with the Ingress replicas (which hold
+    the models) pinned to the second node by a custom resource."""
     path = write_config(
         production.stack.configs,
         "iris_prod",
