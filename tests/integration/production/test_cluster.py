@@ -1,6 +1,6 @@
 """Past one machine, on one machine: a sweep whose trials run on both nodes, the Serve Ingress
-replicas (HTTP and models) placed on the second node, and GCS fault tolerance with Redis (the GCS process killed
-and restarted while predictions go on)."""
+replicas (HTTP and models) placed on the second node, and GCS fault tolerance with Redis (the
+GCS process killed and restarted while predictions go on)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,7 @@ def test_sweep_trials_run_on_both_nodes(production: Production, iris_prod: dict[
 def test_ingress_replicas_run_on_the_worker_node(
     production: Production, iris_prod: dict[str, Any]
 ) -> None:
-    replicas = production.state(
-        "actors", class_name="ServeReplica:rayline:Ingress", state="ALIVE"
-    )
+    replicas = production.state("actors", class_name="ServeReplica:rayline:Ingress", state="ALIVE")
     assert len(replicas) >= 2 and {a["node_id"] for a in replicas} == {production.worker_node}
     # HAProxy runs on the head; the answer came from a replica on the worker node.
     status, body = production.predict()
