@@ -9,7 +9,7 @@ DASHBOARD = http://127.0.0.1:$${RAYLINE_RAY_DASHBOARD_PORT:-8265}
 # `ray job` reads RAY_ADDRESS, `serve` reads RAY_DASHBOARD_ADDRESS; both need the Ray token.
 RAYLINE_ENV = export RAY_AUTH_MODE=token RAY_ADDRESS=$(DASHBOARD) RAY_DASHBOARD_ADDRESS=$(DASHBOARD) PATH="$(CURDIR)/$(BIN):$$PATH";
 
-.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser bench chaos clean
+.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser wrk bench chaos clean
 
 help:
 	@echo "make demo   - install, start Ray + MLflow, train $(CONFIG), deploy Serve, predict once"
@@ -86,12 +86,28 @@ web-test: web
 SEED ?= $(shell date +%s)
 WORKERS ?= 2
 
-test: install browser
+test: install browser wrk
 	$(MAKE) lint typecheck web-test
 	@echo "pytest order seed: $(SEED) (replay it with: make test SEED=$(SEED))"
 	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED) -n $(WORKERS)
 
-bench: up
+# The serving benchmark's load generator (C, so it does not eat the CPU it measures) and its
+# MLServer peer, in a venv of its own with this venv's scikit-learn, numpy and pandas (the
+# model crosses as a joblib pickle); uvloop 0.22+ kills MLServer's parallel workers on start.
+MLSERVER := .rayline/mlserver
+MLSERVER_PINS = mlserver==1.7.1 mlserver-sklearn==1.7.1 uvloop==0.21.0 $$($(BIN)/python -c "import sklearn, numpy, pandas; print(f'scikit-learn=={sklearn.__version__} numpy=={numpy.__version__} pandas=={pandas.__version__}')")
+
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "error: install Debian's wrk (sudo apt-get install wrk)"; exit 1; fi; }
+
+$(MLSERVER)/.installed: | $(VENV)/.installed
+	$(PYTHON) -m venv $(MLSERVER)
+	$(MLSERVER)/bin/pip install --quiet $(MLSERVER_PINS)
+	touch $@
+
+bench: up wrk $(MLSERVER)/.installed
 	$(BIN)/python -m bench.run_all
 
 chaos: install

@@ -7,7 +7,8 @@ All on a separate stack with its own RAYLINE_HOME and ports (never the one `make
 2. cold start, timed: `make up` on the stopped stack → `serve deploy` → /ready → first
    successful prediction (`cold_start_s`; `deploy_s` is the `serve deploy` → ready part);
 3. idle memory after a quiet pause: RSS of every Ray, Serve and MLflow process of that stack,
-   object-store (shared-memory) mappings excluded (`idle_rss_mb`; PSS in the raw numbers);
+   object-store (shared-memory) mappings excluded; `idle_pss_mb` (PSS: a page shared by n
+   processes counts 1/n in each) is the figure with a target, `idle_rss_mb` kept beside it;
 4. `job_submit_overhead_s`: a trivial job (`python -c pass`) from submit to SUCCEEDED;
 5. `make down`, always.
 """
