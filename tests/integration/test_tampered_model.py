@@ -35,6 +35,10 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(
         return body.get("version") if status == 200 else None
 
     wait_until(lambda: served_version() == "1", 60, f"{name}@champion to serve version 1")
+    # Each Ingress replica loads a model on its first request for it, and one that never
+    # served version 1 has nothing to keep serving: warm them all. HAProxy (leastconn) sends
+    # requests that do not overlap to its replicas in turn.
+    assert [served_version() for _ in range(20)] == ["1"] * 20
 
     skops = _skops_file(serving, name, "2")
     original = skops.read_bytes()

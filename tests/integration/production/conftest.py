@@ -24,8 +24,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
 @pytest.fixture(scope="package")
 def iris_prod(production: Production) -> dict[str, Any]:
     """`iris_prod` trained by a real Ray Job against PostgreSQL + S3, with trials of a few
-    seconds so both 1-CPU nodes are busy at once; served with the Ingress replicas (which hold
-    the models) pinned to the second node by a custom resource."""
+    seconds so both 1-CPU nodes are busy at once; served by one Ingress replica (HTTP and the
+    models) on each node, as a cluster spreads them."""
     path = write_config(
         production.stack.configs,
         "iris_prod",
@@ -34,7 +34,10 @@ def iris_prod(production: Production) -> dict[str, Any]:
         ensemble={"enabled": False},
     )
     result = result_event(production.stack.train(path).stdout)
-    production.stack.deploy(["iris_prod"], ingress_options={"resources": {"worker_node": 0.01}})
+    config = production.stack.serve_config(["iris_prod"])
+    (ingress,) = [d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress"]
+    ingress["max_replicas_per_node"] = 1  # the two replicas: one on each node
+    production.stack.deploy_config(config)
     return result
 
 
