@@ -6,6 +6,8 @@ Same data (the sweep's training split), same candidates (`rayline.search.candida
 folds and scorer. Wall times are the search itself on both sides: the job's `sweep` event
 (first trial scheduled → Tune finished, every trial logged to MLflow) and `GridSearchCV.fit`
 with `refit=False`. Each job's whole submit-to-finish time is kept in the raw numbers too.
+Measured as users run sweeps: on the cluster that is serving, with the Serve app deployed and
+idle (checked first, recorded in the settings; without it the benchmark refuses to run).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench import report
-from bench.cluster import JobRun, submit_job
+from bench.cluster import BIN, JobRun, submit_job
 from bench.training import run_gridsearch
 from rayline import datasets
 from rayline.benchmarking.stats import median, ratio
 from rayline.config import TrainConfig, load_config
 from rayline.settings import Settings, get_settings
+from rayline.stack.harness import LocalStack
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 GRIDS = {"light": CONFIGS / "sweep_light.yaml", "heavy": CONFIGS / "sweep_heavy.yaml"}
@@ -83,8 +88,28 @@ def training_data(config: TrainConfig, settings: Settings) -> tuple[Any, Any]:
     return split.X_train, split.y_train
 
 
+def serving_replicas(settings: Settings) -> dict[str, Any]:
+    """The Serve app's status as `serve status` reports it; an error unless it is RUNNING.
+    Users sweep on the cluster that serves, so the benchmark measures that setup or nothing."""
+    result = LocalStack(settings).run(
+        str(BIN / "serve"), "status", "--address", settings.ray_dashboard_url,
+        timeout=60, check=False,
+    )  # fmt: skip
+    status = yaml.safe_load(result.stdout or "") or {} if result.returncode == 0 else {}
+    app = (status.get("applications") or {}).get("rayline") or {}
+    if app.get("status") != "RUNNING":
+        raise RuntimeError(
+            "the training benchmark runs on the cluster that serves, and the Serve app is not "
+            f"running ({app.get('status') or 'not deployed'}): `make deploy` first, or run "
+            "`make bench`, whose serving part deploys it"
+        )
+    deployments = app.get("deployments") or {}
+    return {name: d.get("replica_states") for name, d in deployments.items()}
+
+
 def run(settings: Settings, repeats_light: int = 2, repeats_heavy: int = 1) -> dict[str, Any]:
     started = time.time()
+    serving = serving_replicas(settings)
     grids: dict[str, Any] = {}
     for grid, path in GRIDS.items():
         config = load_config(path)
@@ -151,6 +176,8 @@ def run(settings: Settings, repeats_light: int = 2, repeats_heavy: int = 1) -> d
         "headline_early_stopping_grid": HEADLINE_EARLY_STOPPING,
         "repeats": {"light": repeats_light, "heavy": repeats_heavy},
         "ray_num_cpus": settings.ray_num_cpus,
+        "serve_deployed": True,
+        "serve_replicas": serving,
     }
     path = report.write("training", summary, {"grids": grids}, settings_used, started)
     document = report.load("training")
