@@ -271,7 +271,7 @@ def test_serving_benchmark_without_an_admin_key_says_where_it_looked(
 def test_results_document_and_table(tmp_path: Path) -> None:
     report.write(
         "training",
-        {"wall_ratio_heavy": 1.05, "wall_ratio_light": 1.4},
+        {"wall_ratio_heavy": 1.04, "wall_ratio_light": 1.4},
         {},
         {},
         0.0,
@@ -282,9 +282,10 @@ def test_results_document_and_table(tmp_path: Path) -> None:
     assert {"summary", "raw", "settings", "versions", "machine", "created_at"} <= set(document)
     assert "scikit-learn" in document["versions"]
     table = report.markdown_table(tmp_path)
-    assert "| training | `wall_ratio_heavy` | 1.05 | <= 1.1 | holds |" in table
-    assert "| training | `wall_ratio_light` | 1.4 | <= 1.3 | misses |" in table
-    assert "| serving | `throughput_ratio_c32` | n/a | >= 1.5 | no data |" in table
+    assert "| training | `wall_ratio_heavy` | 1.04 | <= 1.05 | holds |" in table
+    assert "| training | `wall_ratio_light` | 1.4 | <= 1.1 | misses |" in table
+    assert "| serving | `throughput_ratio_c32` | n/a | >= 3 | no data |" in table
+    assert "| serving | `lean_ratio_c32_lr` | n/a | >= 1 | no data |" in table
 
 
 # --- the load generator against a real server ------------------------------------------------
