@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
 from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
+from rayline.stack.harness import BIN
 from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import NotYet, wait_until
@@ -150,7 +152,25 @@ def mlflow_outage(serving: Stack) -> Iterator[None]:
         wait_until(lambda: stack_module._answers(health), 60, "MLflow to answer again")
 
 
+def _ingress_replicas_running(serving: Stack) -> bool:
+    """Every Ingress replica RUNNING (none starting) per `serve status`, and 20 readiness
+    checks in a row answered 200: HAProxy (leastconn) takes requests that do not overlap to
+    its replicas in turn, and /ready loads the served models, so every replica holds them."""
+    result = serving.run(
+        str(BIN / "serve"), "status", "--address", serving.settings.ray_dashboard_url,
+        timeout=60, check=False,
+    )  # fmt: skip
+    app = ((yaml.safe_load(result.stdout or "") or {}).get("applications") or {}).get("rayline")
+    states = ((app or {}).get("deployments") or {}).get("Ingress", {}).get("replica_states")
+    if not states or set(states) != {"RUNNING"}:
+        raise NotYet(states)
+    return all(serving.http("GET", "/ready", key=None)[0] == 200 for _ in range(20))
+
+
 def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving: Stack) -> None:
+    # A replica started during the outage could not load its models (nothing to keep serving):
+    # the outage begins once every replica (e.g. one replacing a killed one) holds them.
+    wait_until(lambda: _ingress_replicas_running(serving), 120, "every Ingress replica ready")
     with mlflow_outage(serving):
         for _ in range(20):
             status, body, _ = serving.http(
