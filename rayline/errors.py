@@ -60,3 +60,8 @@ class ModelUnavailable(RaylineError):
 
     status = 503
     retry_after = MODEL_RETRY_AFTER_S
+
+
+class RegistryUnavailable(ModelUnavailable):
+    """The model registry (MLflow) does not answer, so the model cannot be looked up: a wait
+    that ends when MLflow is back, unlike a model that fails to load."""

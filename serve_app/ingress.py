@@ -38,7 +38,9 @@ from serve_app.schemas import AppArgs, IngressConfig
 class Ingress:
     """The ingress replica: builds the `Context` and the app; flushes the request counters."""
 
-    def __init__(self, metrics: Any, args: dict[str, Any], scheduler: Any = None) -> None:
+    async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
+        self, metrics: Any, args: dict[str, Any], scheduler: Any = None
+    ) -> None:
         bind_replica_grpc_to_loopback()
         settings = get_settings()
         # Handles create their router on first use, which asks the GCS; do it now, so that no
@@ -56,11 +58,9 @@ class Ingress:
         self._asgi = create_app(self.context)
         loop = asyncio.get_running_loop()
         self._flusher = loop.create_task(self._flush())
-        # Load the served models now, so that the first predictions do not wait for them.
-        self._preload = [
-            loop.create_task(self.context.predictor.status(m.model_id))
-            for m in self.context.args.models
-        ]
+        # The served models load before the replica takes requests (waiting out an MLflow
+        # outage for a while), so that no replica answers 503 where the others answer 200.
+        await self.context.predictor.preload([m.model_id for m in self.context.args.models])
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply `user_config` (`IngressConfig`); an unknown key or bad value fails the

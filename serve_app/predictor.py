@@ -22,7 +22,13 @@ from typing import Any
 import pandas as pd
 from ray import serve
 
-from rayline.errors import BadRequest, ModelNotFound, ModelUnavailable, RaylineError
+from rayline.errors import (
+    BadRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    RaylineError,
+    RegistryUnavailable,
+)
 from rayline.inference import example_record, run_model, stack_frames, to_frame, warm_up
 from rayline.integrity import IntegrityError
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
@@ -40,6 +46,9 @@ INTEGRITY_RETRY_AFTER_S = 30
 version or an alias moved, which takes a person, not a moment."""
 LOAD_RETRY_AFTER_S = 10
 """Retry-After (seconds) for a model that could not be loaded for another reason."""
+STARTUP_REGISTRY_WAIT_S = 300.0
+"""How long a starting replica waits for an unreachable registry before it takes requests
+without the served models it could not look up (they load on first use once MLflow is back)."""
 MAX_MODELS_PER_REPLICA = 16
 """Models one replica keeps loaded; the least recently used one goes first."""
 _DEFAULTS = PredictorConfig()
@@ -95,7 +104,7 @@ def model_error(exc: RegistryError) -> RaylineError:
         return ModelNotFound(str(exc))
     if exc.status == 400:
         return BadRequest(str(exc))
-    return ModelUnavailable(str(exc))  # the registry does not answer: retry shortly
+    return RegistryUnavailable(str(exc))  # the registry does not answer: retry shortly
 
 
 class PredictorCore:
@@ -245,6 +254,30 @@ class Predictor:
                 f"({type(exc).__name__}); see the Ingress replica logs",
                 retry_after=LOAD_RETRY_AFTER_S,
             ) from None
+
+    async def preload(self, model_ids: list[str], wait_s: float = STARTUP_REGISTRY_WAIT_S) -> None:
+        """Load the served models before the replica takes requests (Serve routes to a replica
+        once its constructor returns). While MLflow does not answer, keep trying for up to
+        `wait_s`: a replica started during an outage (one replacing a killed replica) would
+        otherwise join with nothing to serve and answer 503 where the others answer 200. Any
+        other failure (not registered, corrupt, failed integrity) is not waited for: `/ready`
+        and `status()` report it."""
+        deadline = time.monotonic() + wait_s
+        pause = 1.0
+        for model_id in model_ids:
+            while True:
+                try:
+                    await self.slot(model_id)
+                    break
+                except RegistryUnavailable as exc:
+                    if time.monotonic() + pause > deadline:
+                        log.error("taking requests without %s: %s", model_id, exc.detail)
+                        break
+                    log.warning("waiting for the registry to load %s: %s", model_id, exc.detail)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 10.0)
+                except RaylineError:
+                    break
 
     async def _load(self, model_id: str) -> Slot:
         model = await asyncio.to_thread(self.core.fetch, model_id)

@@ -152,26 +152,41 @@ def mlflow_outage(serving: Stack) -> Iterator[None]:
         wait_until(lambda: stack_module._answers(health), 60, "MLflow to answer again")
 
 
-def _ingress_replicas_running(serving: Stack) -> bool:
-    """Every Ingress replica RUNNING (none starting) per `serve status`, and 20 readiness
-    checks in a row answered 200: HAProxy (leastconn) takes requests that do not overlap to
-    its replicas in turn, and /ready loads the served models, so every replica holds them."""
+def _ingress_replica_states(serving: Stack) -> list[str]:
+    """The states of the Ingress replicas per `serve status` (RUNNING, STARTING, ...)."""
     result = serving.run(
         str(BIN / "serve"), "status", "--address", serving.settings.ray_dashboard_url,
         timeout=60, check=False,
     )  # fmt: skip
     app = ((yaml.safe_load(result.stdout or "") or {}).get("applications") or {}).get("rayline")
     states = ((app or {}).get("deployments") or {}).get("Ingress", {}).get("replica_states")
+    return sorted(state for state, count in (states or {}).items() for _ in range(count))
+
+
+def _ingress_replicas_running(serving: Stack) -> bool:
+    """Every Ingress replica RUNNING (none starting) per `serve status`, and 20 readiness
+    checks in a row answered 200: HAProxy (leastconn) takes requests that do not overlap to
+    its replicas in turn, so every replica answered."""
+    states = _ingress_replica_states(serving)
     if not states or set(states) != {"RUNNING"}:
         raise NotYet(states)
     return all(serving.http("GET", "/ready", key=None)[0] == 200 for _ in range(20))
 
 
 def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving: Stack) -> None:
-    # A replica started during the outage could not load its models (nothing to keep serving):
-    # the outage begins once every replica (e.g. one replacing a killed one) holds them.
     wait_until(lambda: _ingress_replicas_running(serving), 120, "every Ingress replica ready")
+    before = serving.replica_pids("Ingress")
     with mlflow_outage(serving):
+        # A replica replacing a killed one cannot load its models while MLflow is down: it
+        # must wait (STARTING, no requests) instead of joining and answering 503.
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: serving.replica_pids("Ingress") - before, 120, "a replacement replica")
+        wait_until(
+            lambda: "STARTING" in _ingress_replica_states(serving) or None,
+            60,
+            "the replacement replica to wait for MLflow",
+        )
         for _ in range(20):
             status, body, _ = serving.http(
                 "POST", "/v1/models/iris_it/predict", {"instances": [ROW]}, timeout=20
@@ -192,9 +207,12 @@ def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving:
         # A watcher poll fails during the outage; the loaded version keeps serving.
         wait_until(failed_poll, 120, "a failed watcher poll during the outage")
         assert serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})[0] == 200
+        assert "STARTING" in _ingress_replica_states(serving)  # still waiting, not serving
     wait_until(
         lambda: serving.http("GET", "/v1/models")[0] == 200, 60, "the registry routes to recover"
     )
+    # MLflow is back: the replacement loads the models and joins.
+    wait_until(lambda: _ingress_replicas_running(serving), 120, "the replacement to join")
 
 
 def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from rayline.errors import BadRequest, ModelNotFound, ModelUnavailable
+from rayline.errors import BadRequest, ModelNotFound, RegistryUnavailable
 from rayline.integrity import IntegrityError
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
 from rayline.rows import Rows
@@ -148,7 +148,7 @@ def test_watcher_keeps_serving_when_the_registry_is_down() -> None:
     ("error", "kind", "status", "retry_after"),
     [
         (RegistryError("model x@champion is not registered", 404), ModelNotFound, 404, None),
-        (RegistryError("registry unavailable: refused"), ModelUnavailable, 503, 5),
+        (RegistryError("registry unavailable: refused"), RegistryUnavailable, 503, 5),
         (RegistryError("model 'x': use name@alias or name/version", 400), BadRequest, 400, None),
     ],
 )
@@ -219,6 +219,29 @@ def test_load_errors_reach_the_caller_as_domain_errors() -> None:
         assert (status["status"], status["http_status"]) == ("failed", 404)
         registry.fail = None  # a failed load is not remembered: the next request loads
         assert (await predictor.status("iris@champion"))["status"] == "ready"
+
+    asyncio.run(scenario())
+
+
+def test_a_starting_replica_waits_out_an_unreachable_registry_but_not_a_missing_model() -> None:
+    registry = Registry()
+    registry.fail = RegistryError("registry unavailable: connection refused")  # MLflow down
+
+    async def scenario() -> None:
+        predictor = Predictor(registry.load, registry.resolve)
+        preload = asyncio.ensure_future(predictor.preload(["iris@champion"], wait_s=60))
+        while registry.loads < 2:  # it retried: still waiting, nothing loaded
+            await asyncio.sleep(0.01)
+        assert not preload.done() and not predictor.core.slots
+        registry.fail = None  # MLflow is back
+        await asyncio.wait_for(preload, 10)
+        assert list(predictor.core.slots) == ["iris@champion"]
+
+        registry.fail = RegistryError("model iris@gone is not registered", 404)
+        await asyncio.wait_for(predictor.preload(["iris@gone"], wait_s=60), 1)  # no wait
+        registry.fail = RegistryError("registry unavailable: connection refused")
+        await asyncio.wait_for(predictor.preload(["iris@late"], wait_s=0), 1)  # gives up
+        assert list(predictor.core.slots) == ["iris@champion"]
 
     asyncio.run(scenario())
 

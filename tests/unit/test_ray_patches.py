@@ -103,7 +103,10 @@ def _constructors_patching_first(path: Path) -> list[str]:
         if not isinstance(node, ast.ClassDef):
             continue
         for item in node.body:
-            if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            if (
+                isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and item.name == "__init__"
+            ):
                 body = [s for s in item.body if not isinstance(s, ast.Expr) or not isinstance(
                     s.value, ast.Constant)]  # fmt: skip
                 first = body[0] if body else None
