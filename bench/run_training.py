@@ -19,16 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench import report
-from bench.cluster import BIN, JobRun, submit_job
+from bench.cluster import JobRun, submit_job
 from bench.training import run_gridsearch
 from rayline import datasets
 from rayline.benchmarking.stats import median, ratio
 from rayline.config import TrainConfig, load_config
 from rayline.settings import Settings, get_settings
-from rayline.stack.harness import LocalStack
+from rayline.stack.harness import LocalStack, replica_states
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 GRIDS = {"light": CONFIGS / "sweep_light.yaml", "heavy": CONFIGS / "sweep_heavy.yaml"}
@@ -89,22 +87,16 @@ def training_data(config: TrainConfig, settings: Settings) -> tuple[Any, Any]:
 
 
 def serving_replicas(settings: Settings) -> dict[str, Any]:
-    """The Serve app's status as `serve status` reports it; an error unless it is RUNNING.
+    """The Serve app's replicas by deployment and state; an error unless the app is RUNNING.
     Users sweep on the cluster that serves, so the benchmark measures that setup or nothing."""
-    result = LocalStack(settings).run(
-        str(BIN / "serve"), "status", "--address", settings.ray_dashboard_url,
-        timeout=60, check=False,
-    )  # fmt: skip
-    status = yaml.safe_load(result.stdout or "") or {} if result.returncode == 0 else {}
-    app = (status.get("applications") or {}).get("rayline") or {}
+    app = LocalStack(settings).serve_app()
     if app.get("status") != "RUNNING":
         raise RuntimeError(
             "the training benchmark runs on the cluster that serves, and the Serve app is not "
             f"running ({app.get('status') or 'not deployed'}): `make deploy` first, or run "
             "`make bench`, whose serving part deploys it"
         )
-    deployments = app.get("deployments") or {}
-    return {name: d.get("replica_states") for name, d in deployments.items()}
+    return {name: replica_states(app, name) for name in app.get("deployments") or {}}
 
 
 def run(settings: Settings, repeats_light: int = 2, repeats_heavy: int = 1) -> dict[str, Any]:

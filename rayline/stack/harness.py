@@ -31,6 +31,7 @@ from typing import Any, Self
 import yaml
 
 from rayline.keys import read_keys
+from rayline.ray_api import dashboard_get
 from rayline.settings import PROJECT_ROOT, Settings
 from rayline.stack.profiles import PortProfile, PortsInUse
 from rayline.stack.ray_env import ray_env, ray_temp_dir
@@ -83,6 +84,16 @@ def client_env(settings: Settings) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
         "RAYLINE_HOME": str(settings.home),
     }
+
+
+def replica_states(app: Mapping[str, Any], deployment: str) -> dict[str, int]:
+    """State → count of one deployment's replicas in `LocalStack.serve_app()` (RUNNING,
+    STARTING, ...), as `serve status` prints them."""
+    replicas = ((app.get("deployments") or {}).get(deployment) or {}).get("replicas") or []
+    states: dict[str, int] = {}
+    for replica in replicas:
+        states[replica["state"]] = states.get(replica["state"], 0) + 1
+    return states
 
 
 def serve_config(
@@ -366,26 +377,32 @@ class LocalStack:
         self.wait_ready(seconds, models)
         return path
 
+    def serve_app(self) -> dict[str, Any]:
+        """The `rayline` Serve app as `serve status` describes it (status, last deploy time,
+        deployments and their replicas), read from the dashboard's Serve API: polling it costs
+        no Python start-up, where each `serve status` costs a CPU-second. {} when not deployed
+        or the dashboard does not answer."""
+        try:
+            details = dashboard_get(self.settings, "/api/serve/applications/", timeout=10)
+        except (OSError, ValueError):
+            return {}
+        app: dict[str, Any] = (details.get("applications") or {}).get("rayline") or {}
+        return app
+
     def wait_deployed(self, since: float, seconds: float = 240) -> None:
-        """Until `serve status` shows the app RUNNING from a deployment made after `since` (the
-        old config can still look ready just after `serve deploy` returns)."""
+        """Until the app is RUNNING from a deployment made after `since` (the old config can
+        still look ready just after `serve deploy` returns)."""
         deadline = time.monotonic() + seconds
-        status: Any = None
+        app: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            result = self.run(
-                str(BIN / "serve"), "status", "--address", self.settings.ray_dashboard_url,
-                timeout=60, check=False,
-            )  # fmt: skip
-            if result.returncode == 0:
-                status = yaml.safe_load(result.stdout) or {}
-                app = (status.get("applications") or {}).get("rayline") or {}
-                if (
-                    app.get("status") == "RUNNING"
-                    and app.get("last_deployed_time_s", 0) >= since - 1
-                ):
-                    return
+            app = self.serve_app()
+            if app.get("status") == "RUNNING" and app.get("last_deployed_time_s", 0) >= since - 1:
+                return
             time.sleep(0.25)
-        raise StackError(f"the Serve app did not reach RUNNING in {seconds:.0f}s: {status}")
+        raise StackError(
+            f"the Serve app did not reach RUNNING in {seconds:.0f}s: "
+            f"{app.get('status', 'not deployed')} {app.get('message', '')}"
+        )
 
     def wait_ready(self, seconds: float = 240, models: list[tuple[str, str]] | None = None) -> None:
         """Until the ingress answers /ready with 200 (every served model loaded) and, if given,

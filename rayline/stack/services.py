@@ -38,7 +38,18 @@ def ensure_api_keys(settings: Settings) -> Path:
 
 
 def start_mlflow(settings: Settings) -> int | None:
-    """Start the MLflow server unless one answers already; returns the pid it started."""
+    """Start the MLflow server unless one answers already; returns the pid it started (the
+    session the server runs in)."""
+    process = launch_mlflow(settings)
+    if process is None:
+        return None
+    mlflow_ready(settings, process)
+    return process.pid
+
+
+def launch_mlflow(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Run `mlflow server` (in a session of its own) unless MLflow answers already; it takes a
+    few seconds to answer, which `mlflow_ready` waits for."""
     if answers(f"{settings.tracking_uri}/health"):
         return None
     if settings.mode == "production" and settings.mlflow_backend_uri is None:
@@ -48,7 +59,6 @@ def start_mlflow(settings: Settings) -> int | None:
             "(e.g. postgresql://user@host:5432/mlflow)"
         )
     ensure_bucket(settings)
-    log = settings.logs_dir / "mlflow.log"
     artifacts = settings.artifacts_destination
     if not artifacts.startswith("s3://"):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
@@ -74,13 +84,23 @@ def start_mlflow(settings: Settings) -> int | None:
         # Through the environment, not argv: a database password stays out of `ps`.
         "MLFLOW_BACKEND_STORE_URI": settings.backend_uri,
     }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
+    with (settings.logs_dir / "mlflow.log").open("ab") as out:
+        return subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+
+
+def mlflow_ready(settings: Settings, process: subprocess.Popen[bytes]) -> None:
+    """Wait until the MLflow server `launch_mlflow` started answers, then end its launcher.
+
+    `mlflow server` prepares the database, runs uvicorn as its child and only waits for it,
+    holding all of MLflow's imports (~180 MB). Once the server answers, the launcher is ended;
+    the server keeps the launcher's session, by which `down` and `stack_pids` find it."""
     # A first start on an empty PostgreSQL runs all of MLflow's schema migrations.
+    log = settings.logs_dir / "mlflow.log"
     wait_for(f"{settings.tracking_uri}/health", "MLflow", log, seconds=180, process=process)
-    return process.pid
+    process.kill()
+    process.wait()
 
 
 def start_ray(settings: Settings) -> str | None:
@@ -111,18 +131,21 @@ def start_ray(settings: Settings) -> str | None:
 
 
 def up(settings: Settings) -> None:
-    """Start what is not running (MLflow, then Ray), record it, print where everything is."""
+    """Start what is not running (MLflow, and meanwhile Ray), record it, print where everything
+    is."""
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     ensure_api_keys(settings)
     started = read_started(settings)
-    pid = start_mlflow(settings)
-    if pid is not None:
-        started["mlflow_pid"] = pid
+    mlflow = launch_mlflow(settings)
+    if mlflow is not None:
+        started["mlflow_pid"] = mlflow.pid
         record_started(settings, started)  # before Ray, so `down` can stop it if Ray fails
-    temp_dir = start_ray(settings)
+    temp_dir = start_ray(settings)  # while MLflow starts: both take seconds of imports
     if temp_dir is not None:
         started["ray_temp_dir"] = temp_dir
         record_started(settings, started)
+    if mlflow is not None:
+        mlflow_ready(settings, mlflow)
     write_env_file(settings)
     print(status_text(settings))
 

@@ -116,6 +116,20 @@ def _terminate(pids: list[int], seconds: float = 15) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _session(sid: int) -> list[int]:
+    """The processes of session `sid` (`up` starts MLflow in a session of its own)."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                members.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
 def _with_descendants(pids: list[int]) -> list[int]:
     """`pids` and every process below them (dashboard modules do not name the temp dir)."""
     children: dict[int, list[int]] = {}
@@ -139,7 +153,7 @@ def _with_descendants(pids: list[int]) -> list[int]:
 def stack_pids(settings: Settings) -> list[int]:
     """Every process this checkout's `up` started and that still runs, with their children."""
     started = read_started(settings)
-    roots = [int(str(started["mlflow_pid"]))] if "mlflow_pid" in started else []
+    roots = _session(int(str(started["mlflow_pid"]))) if "mlflow_pid" in started else []
     if "ray_temp_dir" in started:
         roots += _pids_using(*_head_markers(str(started["ray_temp_dir"]), settings.ray_gcs_address))
     return [pid for pid in _with_descendants(roots) if Path(f"/proc/{pid}").exists()]
@@ -172,9 +186,5 @@ def stop_ray(temp_dir: str, gcs_address: str | None = None) -> None:
 
 
 def stop_mlflow(pid: int) -> None:
-    """Stop the MLflow server `up` started as `pid` (a session leader) and its workers."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        _terminate([pid], seconds=10)
-    except ProcessLookupError:
-        pass
+    """Stop the MLflow server `up` started in the session `pid`, and its workers."""
+    _terminate(_session(pid), seconds=10)

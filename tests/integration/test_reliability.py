@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
 from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
-from rayline.stack.harness import BIN
+from rayline.stack.harness import replica_states
 from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import NotYet, wait_until
@@ -153,18 +152,13 @@ def mlflow_outage(serving: Stack) -> Iterator[None]:
 
 
 def _ingress_replica_states(serving: Stack) -> list[str]:
-    """The states of the Ingress replicas per `serve status` (RUNNING, STARTING, ...)."""
-    result = serving.run(
-        str(BIN / "serve"), "status", "--address", serving.settings.ray_dashboard_url,
-        timeout=60, check=False,
-    )  # fmt: skip
-    app = ((yaml.safe_load(result.stdout or "") or {}).get("applications") or {}).get("rayline")
-    states = ((app or {}).get("deployments") or {}).get("Ingress", {}).get("replica_states")
-    return sorted(state for state, count in (states or {}).items() for _ in range(count))
+    """The states of the Ingress replicas (RUNNING, STARTING, ...), one per replica."""
+    states = replica_states(serving.serve_app(), "Ingress")
+    return sorted(state for state, count in states.items() for _ in range(count))
 
 
 def _ingress_replicas_running(serving: Stack) -> bool:
-    """Every Ingress replica RUNNING (none starting) per `serve status`, and 20 readiness
+    """Every Ingress replica RUNNING (none starting), and 20 readiness
     checks in a row answered 200: HAProxy (leastconn) takes requests that do not overlap to
     its replicas in turn, so every replica answered."""
     states = _ingress_replica_states(serving)
