@@ -3,15 +3,15 @@ the figures `bench.run_serving` computes from its runs."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import report, run_serving, wrk
-from tests.local_http import local_http
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -37,8 +37,14 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[tuple[str, type[_Recorder]]]:
     handler = type("Handler", (_Recorder,), {"seen": [], "status": 200})
-    with local_http(handler) as url:
-        yield f"{url}/predict?alias=champion", handler
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/predict?alias=champion", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_wrk_sends_the_exact_request_and_reports_throughput_and_latency(

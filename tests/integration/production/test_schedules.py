@@ -8,8 +8,9 @@ import contextlib
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ import yaml
 from mlflow import MlflowClient
 
 from rayline import stack as stack_module
-from tests.local_http import local_http
 from tests.stack import BIN, Stack
 from tests.waiting import wait_until
 
@@ -158,8 +158,15 @@ class _Hook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
-    with local_http(type("Hook", (_Hook,), {"received": received})) as url:
-        yield f"{url}/alerts", received
+    handler = type("Hook", (_Hook,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_failed_run_records_its_step_counts_and_calls_the_webhook(
