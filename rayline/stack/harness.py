@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -90,10 +91,7 @@ def replica_states(app: Mapping[str, Any], deployment: str) -> dict[str, int]:
     """State → count of one deployment's replicas in `LocalStack.serve_app()` (RUNNING,
     STARTING, ...), as `serve status` prints them."""
     replicas = ((app.get("deployments") or {}).get(deployment) or {}).get("replicas") or []
-    states: dict[str, int] = {}
-    for replica in replicas:
-        states[replica["state"]] = states.get(replica["state"], 0) + 1
-    return states
+    return dict(Counter(replica["state"] for replica in replicas))
 
 
 def serve_config(

@@ -116,31 +116,30 @@ def _terminate(pids: list[int], seconds: float = 15) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _session(sid: int) -> list[int]:
-    """The processes of session `sid` (`up` starts MLflow in a session of its own)."""
-    members = []
+def _parents_and_sessions() -> dict[int, tuple[int, int]]:
+    """pid → (parent pid, session id) of every process, from /proc/<pid>/stat."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
-                members.append(int(proc.name))
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(proc.name)] = (int(fields[1]), int(fields[3]))
         except (OSError, IndexError, ValueError):
             continue
-    return members
+    return found
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session `sid` (`up` starts MLflow in a session of its own)."""
+    return [pid for pid, (_, session) in _parents_and_sessions().items() if session == sid]
 
 
 def _with_descendants(pids: list[int]) -> list[int]:
     """`pids` and every process below them (dashboard modules do not name the temp dir)."""
     children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(proc.name))
+    for pid, (parent, _) in _parents_and_sessions().items():
+        children.setdefault(parent, []).append(pid)
     found, queue = set(pids), list(pids)
     while queue:
         for child in children.get(queue.pop(), []):

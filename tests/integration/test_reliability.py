@@ -151,10 +151,9 @@ def mlflow_outage(serving: Stack) -> Iterator[None]:
         wait_until(lambda: stack_module._answers(health), 60, "MLflow to answer again")
 
 
-def _ingress_replica_states(serving: Stack) -> list[str]:
-    """The states of the Ingress replicas (RUNNING, STARTING, ...), one per replica."""
-    states = replica_states(serving.serve_app(), "Ingress")
-    return sorted(state for state, count in states.items() for _ in range(count))
+def _ingress_replica_states(serving: Stack) -> dict[str, int]:
+    """State (RUNNING, STARTING, ...) → how many Ingress replicas are in it."""
+    return replica_states(serving.serve_app(), "Ingress")
 
 
 def _ingress_replicas_running(serving: Stack) -> bool:
