@@ -9,7 +9,7 @@ DASHBOARD = http://127.0.0.1:$${RAYLINE_RAY_DASHBOARD_PORT:-8265}
 # `ray job` reads RAY_ADDRESS, `serve` reads RAY_DASHBOARD_ADDRESS; both need the Ray token.
 RAYLINE_ENV = export RAY_AUTH_MODE=token RAY_ADDRESS=$(DASHBOARD) RAY_DASHBOARD_ADDRESS=$(DASHBOARD) PATH="$(CURDIR)/$(BIN):$$PATH";
 
-.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser wrk bench chaos clean
+.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser wrk prometheus bench chaos clean
 
 help:
 	@echo "make demo   - install, start Ray + MLflow, train $(CONFIG), deploy Serve, predict once"
@@ -64,16 +64,26 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed prometheus
 	$(BIN)/pytest tests/unit -q
 
-integration: $(VENV)/.installed web
+integration: $(VENV)/.installed web prometheus
 	$(BIN)/pytest tests/integration -q
 
 browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: install Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
+
+# Prometheus and promtool, for deploy/prometheus/ and its tests. Without the recommended
+# node exporter (a second daemon). The package's postinst enables and starts a system
+# Prometheus on *:9090, which nothing here uses (the tests start their own on loopback): it is
+# disabled and stopped right after the install, and left alone if Prometheus was there before.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	    && { { systemctl disable --now prometheus || service prometheus stop; } >/dev/null 2>&1 || true; }; \
+	  else echo "error: install Debian's prometheus (sudo apt-get install prometheus)"; exit 1; fi; }
 
 e2e: $(VENV)/.installed web browser
 	$(BIN)/pytest tests/e2e -q
@@ -86,7 +96,7 @@ web-test: web
 SEED ?= $(shell date +%s)
 WORKERS ?= 2
 
-test: install browser wrk
+test: install browser wrk prometheus
 	$(MAKE) lint typecheck web-test
 	@echo "pytest order seed: $(SEED) (replay it with: make test SEED=$(SEED))"
 	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED) -n $(WORKERS)

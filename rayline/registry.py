@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from mlflow.exceptions import MlflowException, RestException
 
 from rayline import integrity
 from rayline.estimators import predicts_argmax
+from rayline.monitoring.profile import REFERENCE_FILE, Profile
 from rayline.search import _plain  # numpy scalars → Python ones, as the sweep's params
 
 SWEEP_TAG = "rayline.sweep_key"
@@ -53,6 +55,9 @@ class LoadedModel:
     input_example: pd.DataFrame | None = None
     run_id: str | None = None
     loaded_at: float = field(default_factory=time.time)
+    reference: Profile | None = None
+    """The training data's profile, logged with the model (None for models logged without
+    one): live traffic is compared with it."""
 
     @cached_property
     def classes(self) -> list[Any] | None:
@@ -201,6 +206,10 @@ def read_model_dir(local: Path, name: str, ref: str, version: ModelVersion) -> L
             for col in meta.signature.inputs.inputs
         ]
     example = meta.load_input_example(str(local))
+    reference_path = local / "extra_files" / REFERENCE_FILE
+    reference = None
+    if reference_path.is_file():
+        reference = Profile.from_json(json.loads(reference_path.read_text()))
     return LoadedModel(
         name=name,
         ref=ref,
@@ -210,6 +219,7 @@ def read_model_dir(local: Path, name: str, ref: str, version: ModelVersion) -> L
         inputs=inputs,
         input_example=example if isinstance(example, pd.DataFrame) else None,
         run_id=version.run_id,
+        reference=reference,
     )
 
 

@@ -1,6 +1,6 @@
 """Request metrics of the serving path: what an ingress replica counts (`Delta`), and what the
 Metrics deployment keeps of them (`MetricsCore`): counters and latency histograms per model and
-version, batch sizes, errors by status, 5 s bins for the UI's charts, Prometheus text.
+version, batch sizes, errors by status, 5 s bins for the UI's charts, Prometheus families.
 
 Plain Python: the Ray Serve deployment that holds a `MetricsCore` is serve_app/metrics.py.
 """
@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from rayline.monitoring.live import LiveBatch
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 10_000)
@@ -38,6 +42,8 @@ class Delta:
     latencies: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(model, version) → seconds of each prediction request."""
     batch_sizes: list[int] = field(default_factory=list)
+    live: LiveBatch = field(default_factory=LiveBatch)
+    """Live profiles and predicted rows, for monitoring."""
 
     def add(
         self,
@@ -56,7 +62,7 @@ class Delta:
             self.batch_sizes.append(batch_size)
 
     def empty(self) -> bool:
-        return not self.requests
+        return not self.requests and self.live.empty()
 
 
 class Histogram:
@@ -75,16 +81,11 @@ class Histogram:
         self.total += float(sum(values))
         self.n += len(values)
 
-    def prometheus(self, name: str, labels: str) -> list[str]:
-        lines, cumulative = [], 0
-        sep = "," if labels else ""
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            cumulative += count
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            lines.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {cumulative}')
-        lines.append(f"{name}_sum{{{labels}}} {self.total:.6f}")
-        lines.append(f"{name}_count{{{labels}}} {self.n}")
-        return lines
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative counts per upper bound, as Prometheus histograms carry them."""
+        cumulative = np.cumsum(self.counts).tolist()
+        bounds = [f"{b:g}" for b in self.bounds] + ["+Inf"]
+        return list(zip(bounds, cumulative, strict=True))
 
 
 class MetricsCore:
@@ -160,39 +161,34 @@ class MetricsCore:
             "by_model": by_model,
         }
 
-    def prometheus(self, cluster: dict[str, Any] | None = None) -> str:
-        lines = [
-            "# HELP rayline_requests_total HTTP requests by route, model, version and status.",
-            "# TYPE rayline_requests_total counter",
-        ]
+    def families(self, cluster: dict[str, Any] | None = None) -> list[Metric]:
+        """Request counters, latency and batch-size histograms, and the cluster's totals."""
+        requests = CounterMetricFamily(
+            "rayline_requests",
+            "HTTP requests by route, model, version and status.",
+            labels=["route", "model", "version", "status"],
+        )
         for (route, model, version, status), count in sorted(self.requests.items()):
-            lines.append(
-                f'rayline_requests_total{{route="{route}",model="{model}",'
-                f'version="{version}",status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP rayline_request_latency_seconds Prediction latency seen by the ingress.",
-            "# TYPE rayline_request_latency_seconds histogram",
-        ]
+            requests.add_metric([route, model, version, str(status)], count)
+        latency = HistogramMetricFamily(
+            "rayline_request_latency_seconds",
+            "Prediction latency seen by the ingress.",
+            labels=["model", "version"],
+        )
         for (model, version), hist in sorted(self.latency.items()):
-            lines += hist.prometheus(
-                "rayline_request_latency_seconds", f'model="{model}",version="{version}"'
-            )
-        lines += [
-            "# HELP rayline_batch_size Rows per predictor batch.",
-            "# TYPE rayline_batch_size histogram",
-            *self.batches.prometheus("rayline_batch_size", ""),
-        ]
+            latency.add_metric([model, version], hist.buckets(), hist.total)
+        batches = HistogramMetricFamily("rayline_batch_size", "Rows per predictor batch.")
+        batches.add_metric([], self.batches.buckets(), self.batches.total)
+        families: list[Metric] = [requests, latency, batches]
         if cluster:
-            totals = cluster["totals"]
-            lines += [
-                "# HELP rayline_cluster_nodes Alive Ray nodes.",
-                "# TYPE rayline_cluster_nodes gauge",
-                f"rayline_cluster_nodes {sum(1 for n in cluster['nodes'] if n['alive'])}",
-            ]
+            alive = sum(1 for n in cluster["nodes"] if n["alive"])
+            families.append(GaugeMetricFamily("rayline_cluster_nodes", "Alive Ray nodes.", alive))
             for key in CLUSTER_TOTALS:
-                lines += [
-                    f"# TYPE rayline_cluster_{key} gauge",
-                    f"rayline_cluster_{key} {totals[key]}",
-                ]
-        return "\n".join(lines) + "\n"
+                families.append(
+                    GaugeMetricFamily(
+                        f"rayline_cluster_{key}",
+                        f"{key.replace('_', ' ').capitalize()}, summed over alive nodes.",
+                        cluster["totals"][key],
+                    )
+                )
+        return families

@@ -25,6 +25,7 @@ from rayline import integrity
 from rayline.config import TrainConfig
 from rayline.datasets import Split
 from rayline.estimators import make_ensemble, make_pipeline_for
+from rayline.monitoring.profile import REFERENCE_FILE, Profile, reference_profile
 from rayline.registry import (
     CHALLENGER,
     CHAMPION,
@@ -270,15 +271,19 @@ def log_and_register(
 
     example = split.X_train.head(3)
     signature = infer_signature(split.X_train, final.estimator.predict(split.X_train.head(20)))
-    info = mlflow.sklearn.log_model(
-        final.estimator,
-        name="model",
-        signature=signature,
-        input_example=example,
-        serialization_format="skops",
-        skops_trusted_types=integrity.skops_types_for(final.estimator),
-        pip_requirements=[f"{name}=={installed_version(name)}" for name in MODEL_REQUIREMENTS],
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / REFERENCE_FILE
+        reference.write_text(json.dumps(monitoring_reference(config, split, final).to_json()))
+        info = mlflow.sklearn.log_model(
+            final.estimator,
+            name="model",
+            signature=signature,
+            input_example=example,
+            serialization_format="skops",
+            skops_trusted_types=integrity.skops_types_for(final.estimator),
+            pip_requirements=[f"{name}=={installed_version(name)}" for name in MODEL_REQUIREMENTS],
+            extra_files=[str(reference)],
+        )
     version = registry.register(
         info.model_uri,
         info.model_id,
@@ -293,6 +298,18 @@ def log_and_register(
         registry.set_alias(config.name, CHAMPION, version)
         aliases.append(CHAMPION)
     return Registration(config.name, version, aliases)
+
+
+def monitoring_reference(config: TrainConfig, split: Split, final: FinalModel) -> Profile:
+    """The profile serving compares live traffic with: the training rows, the predictions on
+    the held-out split, and the held-out metrics."""
+    return reference_profile(
+        split.X_train,
+        final.estimator.predict(split.X_test),
+        config.task,
+        final.test_metrics,
+        getattr(final.estimator, "classes_", None),
+    )
 
 
 def should_promote(

@@ -23,9 +23,13 @@ def build_app(args: dict[str, Any]) -> Application:
     builder args."""
     validated = AppArgs.model_validate(args)
     schedules = [s.model_dump(mode="json") for s in validated.schedules]
+    # One monitoring config per model name: the first entry of a name serving it wins.
+    monitoring: dict[str, Any] = {}
+    for model in validated.models:
+        monitoring.setdefault(model.name, model.monitoring.model_dump(mode="json"))
     # The decorators turn these classes into Serve deployments, which mypy cannot see.
     app: Application = Ingress.bind(  # type: ignore[attr-defined]
-        Metrics.bind(),  # type: ignore[attr-defined]
+        Metrics.bind(monitoring),  # type: ignore[attr-defined]
         validated.model_dump(mode="json"),
         Scheduler.bind(schedules, validated.scheduler_tick_s),  # type: ignore[attr-defined]
     )

@@ -55,6 +55,9 @@ class Ingress:
             metrics=metrics.options(),
             scheduler=None if scheduler is None else scheduler.options(),
         )
+        self.context.predictor.unmonitored = {
+            m.name for m in self.context.args.models if not m.monitoring.enabled
+        }
         self._asgi = create_app(self.context)
         loop = asyncio.get_running_loop()
         self._flusher = loop.create_task(self._flush())
@@ -71,10 +74,12 @@ class Ingress:
         return self._asgi
 
     async def _flush(self) -> None:
-        """Hand the request counters to the Metrics deployment every `flush_interval_s`."""
+        """Hand the request counters and the live profiles to the Metrics deployment every
+        `flush_interval_s`."""
         context = self.context
         while True:
             await asyncio.sleep(context.args.flush_interval_s)
-            if not context.delta.empty():
-                delta, context.delta = context.delta, Delta()
+            delta, context.delta = context.delta, Delta()
+            delta.live = context.predictor.tap.drain()
+            if not delta.empty():
                 context.metrics.ingest.remote(delta)

@@ -1,4 +1,5 @@
-"""Metrics deployment: holds the request metrics (`rayline.request_metrics.MetricsCore`) and
+"""Metrics deployment: holds the request metrics (`rayline.request_metrics.MetricsCore`) and the
+monitoring state (`rayline.monitoring.monitor.Monitor`: live windows, prediction log, feedback),
 reads the cluster's state; Prometheus text for scrapers, JSON for the UI.
 
 Ingress replicas count locally and hand over a delta every second, so the request path never
@@ -14,14 +15,24 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 from ray import serve
+from sqlalchemy.exc import SQLAlchemyError
 
+from rayline.exposition import exposition, monitoring_families
+from rayline.monitoring.drift import MonitoringConfig
+from rayline.monitoring.monitor import FeedbackItem, Monitor
 from rayline.ray_api import dashboard_get
 from rayline.request_metrics import CLUSTER_TOTALS, Delta, MetricsCore
 from rayline.settings import Settings, get_settings
+from rayline.state import open_store
+from rayline.state.predictions import PredictionLog
 from serve_app._ray_patches import available_resources_per_node, bind_replica_grpc_to_loopback
 from serve_app.jobs import Jobs, enum_text, reap_orphaned_runs
 
 log = logging.getLogger("ray.serve")
+WRITE_INTERVAL_S = 1.0
+"""How often predicted rows are written to the state database."""
+PRUNE_INTERVAL_S = 600.0
+"""How often the prediction log's retention is applied."""
 CLUSTER_CACHE_S = 2.0
 """How long the cluster's state is answered from cache: the UI polls it from every tab."""
 
@@ -89,12 +100,38 @@ def serve_state() -> dict[str, Any]:
 class Metrics:
     """One replica that owns the counters and caches cluster state for a few seconds."""
 
-    def __init__(self, reap_interval_s: float = 15.0) -> None:
+    def __init__(
+        self, monitoring: dict[str, dict[str, Any]] | None = None, reap_interval_s: float = 15.0
+    ) -> None:
         bind_replica_grpc_to_loopback()
         self.core = MetricsCore()
         self.settings = get_settings()
+        configs = {k: MonitoringConfig.model_validate(v) for k, v in (monitoring or {}).items()}
+        self.monitor = Monitor(configs, None)
         self._cluster: tuple[float, dict[str, Any]] | None = None
-        self._reaper = asyncio.get_running_loop().create_task(self._reap(reap_interval_s))
+        loop = asyncio.get_running_loop()
+        self._reaper = loop.create_task(self._reap(reap_interval_s))
+        self._writer = loop.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Keep the predicted rows the replicas handed over (every second, in a thread) and
+        apply the retention (every `PRUNE_INTERVAL_S`). The state database may be down: rows
+        wait (bounded) and the next round tries again."""
+        pruned_at = 0.0
+        while True:
+            await asyncio.sleep(WRITE_INTERVAL_S)
+            try:
+                if self.monitor.log is None:
+                    store = await asyncio.to_thread(open_store, self.settings)
+                    self.monitor.log = PredictionLog(store.engine)
+                await asyncio.to_thread(self.monitor.write)
+                if time.monotonic() - pruned_at > PRUNE_INTERVAL_S:
+                    pruned_at = time.monotonic()
+                    gone = await asyncio.to_thread(self.monitor.prune)
+                    if gone:
+                        log.info("pruned %d predicted rows past their retention", gone)
+            except (SQLAlchemyError, OSError, ValueError) as exc:
+                log.warning("cannot write predictions to the state database: %s", exc)
 
     async def _reap(self, interval_s: float) -> None:
         """Housekeeping for killed training drivers: their MLflow runs end FAILED."""
@@ -115,6 +152,21 @@ class Metrics:
 
     async def ingest(self, delta: Delta) -> None:
         self.core.ingest(delta)
+        self.monitor.ingest(delta.live)
+
+    async def monitoring(self, model: str) -> dict[str, Any]:
+        """Drift and live quality of `model` (`Monitor.report`)."""
+        return await asyncio.to_thread(self.monitor.report, model)
+
+    async def feedback(
+        self, model: str, labels: list[tuple[str, int, Any]]
+    ) -> dict[str, int] | None:
+        """Join labels to kept predictions; counts by outcome. None while the state database
+        (where predictions are kept) is not reachable."""
+        if self.monitor.log is None:
+            return None
+        items = [FeedbackItem(pid, row, label) for pid, row, label in labels]
+        return await asyncio.to_thread(self.monitor.label, model, items)
 
     async def timeseries(self, minutes: float = 10) -> dict[str, Any]:
         return self.core.timeseries(minutes)
@@ -131,4 +183,5 @@ class Metrics:
             cluster = await self.cluster()
         except OSError:
             cluster = None
-        return self.core.prometheus(cluster)
+        reports = await asyncio.to_thread(self.monitor.samples)
+        return exposition([*self.core.families(cluster), *monitoring_families(reports)])

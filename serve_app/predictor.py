@@ -31,6 +31,7 @@ from rayline.errors import (
 )
 from rayline.inference import example_record, run_model, stack_frames, to_frame, warm_up
 from rayline.integrity import IntegrityError
+from rayline.monitoring.live import Tap
 from rayline.registry import LoadedModel, Registry, RegistryError, parse_ref
 from rayline.rows import Rows
 from rayline.settings import get_settings
@@ -208,6 +209,10 @@ class Predictor:
 
         self.core = PredictorCore(loader, resolver)
         self.config = _DEFAULTS
+        self.tap = Tap()
+        """Live profiles of the predicted rows, drained by the ingress's flusher."""
+        self.unmonitored: set[str] = set()
+        """Model names whose traffic is not profiled (`monitoring.enabled: false`)."""
         self._loading: dict[str, asyncio.Future[Slot]] = {}
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
@@ -292,6 +297,7 @@ class Predictor:
         if len(frame) > self.config.max_batch_size:
             result = await asyncio.to_thread(run_model, model, frame, want_proba)
             result["batch_size"] = len(frame)
+            self._observe(model, frame, result["predictions"])
             return result
         answer: dict[str, Any] = await self._predict_batch((model, frame, want_proba))
         return answer
@@ -313,6 +319,7 @@ class Predictor:
             model = items[indices[0]][0]
             frame = stack_frames([items[i][1] for i in indices])
             combined = run_model(model, frame, proba)
+            self._observe(model, frame, combined["predictions"])
             start = 0
             for i in indices:
                 n = len(items[i][1])
@@ -324,6 +331,12 @@ class Predictor:
                 results[i] = part
                 start += n
         return [r for r in results if r is not None]
+
+    def _observe(self, model: LoadedModel, frame: pd.DataFrame, predictions: list[Any]) -> None:
+        """Fold scored rows into the live profile of their version (in memory: the flusher
+        hands it to the Metrics deployment)."""
+        if model.reference is not None and model.name not in self.unmonitored:
+            self.tap.fold((model.name, model.version), model.reference, frame, predictions)
 
     async def status(self, model_id: str) -> dict[str, Any]:
         """Load (if needed) and describe one model; a failure is described, not raised."""

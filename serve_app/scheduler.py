@@ -17,9 +17,11 @@ import time
 import urllib.request
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ray import serve
 
 from rayline.config import CONFIG_DIR, load_config
+from rayline.exposition import exposition
 from rayline.scheduling import ScheduleError, ScheduleSpec, describe, parse_schedule
 from rayline.scheduling.engine import Engine
 from rayline.scheduling.runner import JobState, ScheduleConflict, ScheduleNotFound
@@ -98,45 +100,38 @@ def post_webhook(url: str, body: dict[str, Any]) -> str:
 
 def prometheus_text(engine: Engine) -> str:
     """Runs by outcome, last success, next fire and start lag for every schedule."""
-    lines = [
-        "# HELP rayline_schedule_runs_total Scheduled runs by schedule and outcome.",
-        "# TYPE rayline_schedule_runs_total counter",
-    ]
-    counts = engine.store.count_outcomes()
-    for (schedule, outcome), count in sorted(counts.items()):
-        lines.append(
-            f'rayline_schedule_runs_total{{schedule="{schedule}",outcome="{outcome}"}} {count}'
-        )
-    gauges: dict[str, list[str]] = {
-        "rayline_schedule_last_success_timestamp_seconds": [],
-        "rayline_schedule_next_fire_timestamp_seconds": [],
-        "rayline_schedule_start_lag_seconds": [],
-    }
+    runs = CounterMetricFamily(
+        "rayline_schedule_runs",
+        "Scheduled runs by schedule and outcome.",
+        labels=["schedule", "outcome"],
+    )
+    for (schedule, outcome), count in sorted(engine.store.count_outcomes().items()):
+        runs.add_metric([schedule, outcome], count)
+    last_success = GaugeMetricFamily(
+        "rayline_schedule_last_success_timestamp_seconds",
+        "When each schedule last succeeded.",
+        labels=["schedule"],
+    )
+    next_fire = GaugeMetricFamily(
+        "rayline_schedule_next_fire_timestamp_seconds",
+        "When each schedule fires next.",
+        labels=["schedule"],
+    )
+    lag = GaugeMetricFamily(
+        "rayline_schedule_start_lag_seconds",
+        "Scheduled time to job start, last run.",
+        labels=["schedule"],
+    )
     for record in engine.store.list_schedules():
-        label = f'{{schedule="{record.name}"}}'
         success = engine.store.last_success(record.name)
         if success is not None and success.ended_at is not None:
-            gauges["rayline_schedule_last_success_timestamp_seconds"].append(
-                f"{label} {success.ended_at:.3f}"
-            )
+            last_success.add_metric([record.name], success.ended_at)
         if record.next_fire is not None and not record.paused:
-            gauges["rayline_schedule_next_fire_timestamp_seconds"].append(
-                f"{label} {record.next_fire:.3f}"
-            )
+            next_fire.add_metric([record.name], record.next_fire)
         last = engine.store.last_run(record.name)
         if last is not None and last.started_at is not None and last.trigger != "manual":
-            gauges["rayline_schedule_start_lag_seconds"].append(
-                f"{label} {max(last.started_at - last.scheduled_time, 0.0):.3f}"
-            )
-    helps = {
-        "rayline_schedule_last_success_timestamp_seconds": "When each schedule last succeeded.",
-        "rayline_schedule_next_fire_timestamp_seconds": "When each schedule fires next.",
-        "rayline_schedule_start_lag_seconds": "Scheduled time to job start, last run.",
-    }
-    for name, samples in gauges.items():
-        lines += [f"# HELP {name} {helps[name]}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{sample}" for sample in samples]
-    return "\n".join(lines) + "\n"
+            lag.add_metric([record.name], max(last.started_at - last.scheduled_time, 0.0))
+    return exposition([runs, last_success, next_fire, lag])
 
 
 class SchedulesApi:

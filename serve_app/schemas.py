@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from rayline.config import Strict
+from rayline.monitoring.drift import MonitoringConfig
 from rayline.scheduling import ScheduleSpec
 
 
@@ -20,6 +21,8 @@ class ServedModel(Strict):
 
     name: str = Field(min_length=1)
     alias: str = "champion"
+    monitoring: MonitoringConfig = MonitoringConfig()
+    """Drift, feedback and live-quality settings (README "Monitoring")."""
 
     @property
     def model_id(self) -> str:

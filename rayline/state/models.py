@@ -71,3 +71,25 @@ class ScheduleRun(Base):
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str | None] = mapped_column(String(128))
     webhook_status: Mapped[str | None] = mapped_column(String(64))
+
+
+class Prediction(Base):
+    """One predicted row, kept for a while so that feedback labels can be joined to it."""
+
+    __tablename__ = "predictions"
+    # Retention deletes the oldest rows of a model; quality reads a version's newest labels.
+    __table_args__ = (
+        Index("ix_predictions_model_created", "model", "created_at"),
+        Index("ix_predictions_model_version_labelled", "model", "version", "labelled_at"),
+    )
+
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    predicted: Mapped[str] = mapped_column(Text)
+    """The prediction as JSON (a class label or a number)."""
+    created_at: Mapped[float] = mapped_column(Double)
+    label: Mapped[str | None] = mapped_column(Text)
+    """The true value from feedback, as JSON."""
+    labelled_at: Mapped[float | None] = mapped_column(Double)

@@ -24,6 +24,7 @@ from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import error, error_response
 from serve_app.jobs import Jobs
 from serve_app.routes import ENDPOINTS, PLAIN
+from serve_app.routes.predict import PREDICTION_ID_HEADER
 from serve_app.schemas import AppArgs
 
 
@@ -99,6 +100,9 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             response = error_response(exc, route)
         finally:
             context.inflight -= 1
+        prediction_id = getattr(request.state, "prediction_id", None)
+        if prediction_id is not None and response.status_code < 400:
+            response.headers[PREDICTION_ID_HEADER] = prediction_id
         # Read at the end: the flusher swaps `context.delta` for a fresh one meanwhile.
         context.delta.add(
             endpoint.name,

@@ -7,13 +7,23 @@ a new module adds one line here. `PLAIN` routes come after them, outside the req
 from __future__ import annotations
 
 from serve_app.http.endpoint import Endpoint
-from serve_app.routes import mlflow, platform, predict, registry, schedules, static, v2
+from serve_app.routes import (
+    mlflow,
+    monitoring,
+    platform,
+    predict,
+    registry,
+    schedules,
+    static,
+    v2,
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *predict.ENDPOINTS,
     *mlflow.ENDPOINTS,
     *v2.ENDPOINTS,
     *registry.ENDPOINTS,
+    *monitoring.ENDPOINTS,
     *platform.ENDPOINTS,
     *schedules.ENDPOINTS,
 )

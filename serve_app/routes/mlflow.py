@@ -40,7 +40,7 @@ def parse_mlflow(body: MlflowRequest) -> Rows:
 
 async def invocations(ctx: Context, request: Request, body: Any) -> Result:
     rows = body if isinstance(body, Rows) else parse_mlflow(body)
-    result = await predict_rows(ctx, ctx.args.default_model.model_id, rows, False)
+    result = await predict_rows(ctx, request, ctx.args.default_model.model_id, rows, False)
     return JSONResponse({"predictions": result["predictions"]}), served(result)
 
 

@@ -7,6 +7,8 @@ predictor: MLflow and V2 routes only translate their bodies and answers.
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
@@ -15,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from rayline.errors import MODEL_RETRY_AFTER_S
 from rayline.estimators import Task
+from rayline.monitoring.live import new_prediction_id
 from rayline.registry import parse_ref
 from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Query, Result, Scalar, Served
@@ -25,6 +28,9 @@ from serve_app.schemas import PredictRequest
 if TYPE_CHECKING:
     from serve_app.http.app import Context
 
+PREDICTION_ID_HEADER = "X-Prediction-Id"
+"""Every prediction's answer carries its id in this header; a caller may choose it."""
+_PREDICTION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 NOT_READY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
 """Retry-After (seconds) for a served model that is not ready (loading, or failed to load)."""
 
@@ -133,11 +139,40 @@ def parse_predict(body: PredictRequest) -> Rows:
     return Rows.from_instances(list(body.instances))
 
 
-async def predict_rows(ctx: Context, model_id: str, rows: Rows, want_proba: bool) -> dict[str, Any]:
-    """This replica's predictor's answer for `rows` (its errors raise `RaylineError`s)."""
+def prediction_id(request: Request, offered: str | None = None) -> str:
+    """The id a prediction answers under: the caller's `X-Prediction-Id` header, else an id
+    the body offered (V2's `id`, where it fits the header's grammar), else a new one."""
+    given = request.headers.get(PREDICTION_ID_HEADER)
+    if given is not None:
+        if not _PREDICTION_ID.fullmatch(given):
+            raise HttpError(
+                400, f"{PREDICTION_ID_HEADER}: 1 to 128 letters, digits, '.', '_', ':' or '-'"
+            )
+        return given
+    if offered is not None and _PREDICTION_ID.fullmatch(offered):
+        return offered
+    return new_prediction_id()
+
+
+async def predict_rows(
+    ctx: Context,
+    request: Request,
+    model_id: str,
+    rows: Rows,
+    want_proba: bool,
+    offered_id: str | None = None,
+) -> dict[str, Any]:
+    """This replica's predictor's answer for `rows` (its errors raise `RaylineError`s). The
+    answer's prediction id goes in `request.state` (the request wrapper sends it as the
+    `X-Prediction-Id` header) and the predicted rows are kept under it for feedback."""
+    pid = prediction_id(request, offered_id)
     result: dict[str, Any] = await ctx.predictor.predict(
         model_id, rows.check(ctx.args.max_rows), want_proba
     )
+    name = result["model"]
+    if name not in ctx.predictor.unmonitored:
+        ctx.predictor.tap.keep((name, result["version"]), pid, result["predictions"], time.time())
+    request.state.prediction_id = pid
     return result
 
 
@@ -160,22 +195,23 @@ async def status_of(ctx: Context, model_id: str) -> dict[str, Any]:
     return status
 
 
-async def _rayline_predict(ctx: Context, model_id: str, body: Any) -> Result:
+async def _rayline_predict(ctx: Context, request: Request, model_id: str, body: Any) -> Result:
     if isinstance(body, Rows):
         rows, proba = body, True
     else:
         rows, proba = parse_predict(body), body.return_proba
-    result = await predict_rows(ctx, model_id, rows, proba)
+    result = await predict_rows(ctx, request, model_id, rows, proba)
     meta = served(result)
     return JSONResponse(result), meta
 
 
 async def predict_default(ctx: Context, request: Request, body: Any) -> Result:
-    return await _rayline_predict(ctx, ctx.args.default_model.model_id, body)
+    return await _rayline_predict(ctx, request, ctx.args.default_model.model_id, body)
 
 
 async def predict_model(ctx: Context, request: Request, body: Any) -> Result:
-    return await _rayline_predict(ctx, requested_model(request, request.path_params["name"]), body)
+    model_id = requested_model(request, request.path_params["name"])
+    return await _rayline_predict(ctx, request, model_id, body)
 
 
 async def health(ctx: Context, request: Request) -> Response:

@@ -102,7 +102,9 @@ def _datatype(predictions: list[Any]) -> str:
 
 async def v2_infer(ctx: Context, request: Request, body: V2Request) -> Result:
     name = request.path_params["name"]
-    result = await predict_rows(ctx, f"{name}@{CHAMPION}", parse_v2(body), True)
+    result = await predict_rows(
+        ctx, request, f"{name}@{CHAMPION}", parse_v2(body), True, body.id or None
+    )
     predictions = result["predictions"]
     outputs = [
         {

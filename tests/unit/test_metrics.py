@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rayline.exposition import exposition
 from rayline.request_metrics import Delta, MetricsCore
+from tests.promtext import samples, types, value
 
 
 def _delta() -> Delta:
@@ -31,12 +33,35 @@ def test_timeseries_rates_and_percentiles() -> None:
 def test_prometheus_text() -> None:
     core = MetricsCore()
     core.ingest(_delta(), now=1000.0)
-    text = core.prometheus()
+    text = exposition(core.families())
+    assert types(text)["rayline_requests"] == "counter"
+    found = samples(text)
+    labels = {"route": "predict_model", "model": "iris", "version": "1"}
+    assert value(found, "rayline_requests_total", **labels, status="200") == 10
+    assert value(found, "rayline_requests_total", **labels, status="503") == 1
+    latency = "rayline_request_latency_seconds"
+    assert value(found, f"{latency}_bucket", model="iris", version="1", le="+Inf") == 11
+    assert value(found, f"{latency}_bucket", model="iris", version="1", le="0.005") == 6
+    assert value(found, f"{latency}_count", model="iris", version="1") == 11
+    assert value(found, "rayline_batch_size_bucket", le="4.0") == 10
+
+
+def test_label_values_are_escaped() -> None:
+    """A model name with quotes, backslashes or a newline cannot break the exposition."""
+    delta = Delta()
+    awkward = 'we"ird\\name\nx'
+    delta.add("predict_model", awkward, "1", 200, 0.01, 1)
+    core = MetricsCore()
+    core.ingest(delta, now=1000.0)
+    found = samples(exposition(core.families()))
     assert (
-        'rayline_requests_total{route="predict_model",model="iris",version="1",'
-        'status="200"} 10' in text
+        value(
+            found,
+            "rayline_requests_total",
+            route="predict_model",
+            model=awkward,
+            version="1",
+            status="200",
+        )
+        == 1
     )
-    assert 'rayline_request_latency_seconds_bucket{model="iris",version="1",le="+Inf"} 11' in text
-    assert 'rayline_request_latency_seconds_count{model="iris",version="1"} 11' in text
-    assert 'rayline_batch_size_bucket{le="4"} 10' in text
-    assert "# TYPE rayline_requests_total counter" in text

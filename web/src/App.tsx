@@ -1,4 +1,4 @@
-/** Routes: the key prompt when signed out; otherwise the shell with the six pages (code-split). */
+/** Routes: the key prompt when signed out; otherwise the shell with the seven pages (code-split). */
 import { lazy } from 'react';
 import { Route, Routes } from 'react-router-dom';
 import { useAuth } from './auth/context';
@@ -11,6 +11,7 @@ const JobView = lazy(() => import('./pages/JobView'));
 const Schedules = lazy(() => import('./pages/Schedules'));
 const Models = lazy(() => import('./pages/Models'));
 const Predictions = lazy(() => import('./pages/Predictions'));
+const Monitoring = lazy(() => import('./pages/Monitoring'));
 const Benchmark = lazy(() => import('./pages/Benchmark'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
@@ -30,6 +31,8 @@ export function App() {
         <Route path="models" element={<Models />} />
         <Route path="models/:name" element={<Models />} />
         <Route path="predictions" element={<Predictions />} />
+        <Route path="monitoring" element={<Monitoring />} />
+        <Route path="monitoring/:name" element={<Monitoring />} />
         <Route path="benchmark" element={<Benchmark />} />
         <Route path="*" element={<NotFound />} />
       </Route>

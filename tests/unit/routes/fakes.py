@@ -24,10 +24,15 @@ from starlette.routing import compile_path
 
 from rayline.errors import ModelNotFound, RaylineError
 from rayline.inference import run_model, to_frame
+from rayline.monitoring.live import Tap
+from rayline.monitoring.monitor import FeedbackItem, Monitor
+from rayline.monitoring.profile import Profile, reference_profile
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
 from rayline.request_metrics import Delta
 from rayline.rows import Rows
 from rayline.settings import Settings
+from rayline.state import StateStore
+from rayline.state.predictions import PredictionLog
 from serve_app.http.app import Context
 from serve_app.http.auth import load_keys
 from serve_app.http.endpoint import Endpoint
@@ -52,6 +57,18 @@ def _iris_classifier() -> LogisticRegression:
     return LogisticRegression(max_iter=500).fit(features, target)
 
 
+@cache
+def iris_reference() -> Profile:
+    """The reference profile training would log with the iris classifier."""
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    features.columns = COLUMNS
+    model = _iris_classifier()
+    metrics = {"accuracy": float(model.score(features, target)), "f1_macro": 0.97}
+    return reference_profile(
+        features, model.predict(features), "classification", metrics, [0, 1, 2]
+    )
+
+
 def iris_model(version: str = "1", ref: str = "champion") -> LoadedModel:
     features = load_iris(as_frame=True).frame.drop(columns="target").head(2)
     features.columns = COLUMNS
@@ -64,6 +81,7 @@ def iris_model(version: str = "1", ref: str = "champion") -> LoadedModel:
         inputs=[ColumnSpec(c, "double") for c in COLUMNS],
         input_example=features,
         run_id="run-1",
+        reference=iris_reference(),
     )
 
 
@@ -132,6 +150,8 @@ class FakePredictor:
         self.calls: list[tuple[str, Rows, bool]] = []
         self.hold: threading.Event | None = None
         """When set, `predict` waits for this event before it answers."""
+        self.tap = Tap()
+        self.unmonitored: set[str] = set()
 
     def _slot(self, model_id: str) -> Slot:
         found = self.models.get(model_id)
@@ -153,18 +173,36 @@ class FakePredictor:
         if self.hold is not None:
             await asyncio.to_thread(self.hold.wait, 10)
         slot = self._slot(model_id)
-        frame = to_frame(rows, slot.current)
-        return {**run_model(slot.current, frame, want_proba), "batch_size": len(frame)}
+        model = slot.current
+        frame = to_frame(rows, model)
+        result = run_model(model, frame, want_proba)
+        if model.reference is not None and model.name not in self.unmonitored:
+            self.tap.fold(
+                (model.name, model.version), model.reference, frame, result["predictions"]
+            )
+        return {**result, "batch_size": len(frame)}
 
 
 class FakeMetrics:
-    def __init__(self) -> None:
+    """The Metrics deployment's methods; monitoring is the real `Monitor` over a SQLite state
+    database in the test's folder."""
+
+    def __init__(self, home: Path) -> None:
         self.ingested: list[Delta] = []
         self.minutes: list[float] = []
         self.fail = False
+        store = StateStore(f"sqlite:///{home / 'state.db'}")
+        self.monitor = Monitor({}, PredictionLog(store.engine))
 
     async def ingest(self, delta: Delta) -> None:
         self.ingested.append(delta)
+        self.monitor.ingest(delta.live)
+
+    async def monitoring(self, model: str) -> dict[str, Any]:
+        return self.monitor.report(model)
+
+    async def feedback(self, model: str, labels: list[tuple[str, int, Any]]) -> dict[str, int]:
+        return self.monitor.label(model, [FeedbackItem(*item) for item in labels])
 
     async def cluster(self) -> dict[str, Any]:
         totals = {
@@ -329,7 +367,7 @@ def make_context(home: Path, **args: Any) -> Context:
         registry=FakeRegistry(),  # type: ignore[arg-type]
         jobs=FakeJobs(),  # type: ignore[arg-type]
         predictor=FakePredictor(),
-        metrics=Handle(FakeMetrics()),
+        metrics=Handle(FakeMetrics(home)),
     )
 
 

@@ -15,6 +15,7 @@ from rayline.settings import Settings
 from rayline.state import StateStore
 from serve_app.http.app import Context
 from serve_app.scheduler import SchedulesApi, prometheus_text
+from tests.promtext import samples, types, value
 from tests.unit.routes.fakes import (
     ADMIN,
     PREDICT,
@@ -140,10 +141,11 @@ def test_prometheus_carries_the_schedule_metrics(
     ray.finish(run["submission_id"], None)
     engine.tick()  # concludes the failed run; learns the next fire
     text = client.get("/metrics", headers=PREDICT).text
-    assert "# TYPE rayline_schedule_runs_total counter" in text
-    assert 'rayline_schedule_runs_total{schedule="nightly",outcome="failed"} 1' in text
+    assert types(text)["rayline_schedule_runs"] == "counter"
+    found = samples(text)
+    assert value(found, "rayline_schedule_runs_total", schedule="nightly", outcome="failed") == 1
     next_fire = datetime(2026, 12, 3, 1, 0, tzinfo=UTC).timestamp()  # 02:00 in Madrid
     assert (
-        f'rayline_schedule_next_fire_timestamp_seconds{{schedule="nightly"}} {next_fire:.3f}'
-        in text
+        value(found, "rayline_schedule_next_fire_timestamp_seconds", schedule="nightly")
+        == next_fire
     )

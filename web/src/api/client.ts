@@ -20,6 +20,7 @@ import type {
   JobSubmitted,
   ModelSchema,
   ModelVersion,
+  Monitoring,
   PredictResponse,
   Readiness,
   RegisteredModel,
@@ -299,6 +300,13 @@ export class ApiClient {
       query: { alias },
       text: { body: csv, contentType: 'text/csv' },
     });
+  }
+
+  // --- monitoring ---------------------------------------------------------------------
+
+  /** Drift of each version's live window from its training reference, and live quality. */
+  monitoring(name: string, signal?: AbortSignal): Promise<Monitoring> {
+    return this.request(`/v1/models/${seg(name)}/monitoring`, { signal });
   }
 
   // --- schedules ----------------------------------------------------------------------

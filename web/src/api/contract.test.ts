@@ -44,6 +44,7 @@ const CALLS: Record<string, (api: ApiClient) => Promise<unknown>> = {
   schema: (api) => api.schema('iris', 'champion'),
   predict: (api) => api.predict('iris', 'champion', [{ x: 1 }]),
   predictCsv: (api) => api.predictCsv('iris', 'champion', 'x\n1\n'),
+  monitoring: (api) => api.monitoring('iris'),
   schedules: (api) => api.schedules(),
   schedule: (api) => api.schedule('nightly'),
   createSchedule: (api) => api.createSchedule({ name: 'nightly', config: 'iris', cron: '0 2 * * *' }),

@@ -149,3 +149,17 @@ export type Schedule = Omit<Schemas['Schedule'], 'last_run'> & { last_run: Sched
 export type ScheduleDeleted = Schemas['ScheduleDeleted'];
 
 export type ScheduleRunPage = Omit<Schemas['ScheduleRunPage'], 'runs'> & { runs: ScheduleRun[] };
+
+// --- monitoring: drift of live traffic and live quality from feedback -------------------
+
+export type DriftVerdict = Schemas['Drift']['verdict'];
+export type DriftMethod = Schemas['ColumnDrift']['method'];
+export type ColumnDrift = Schemas['ColumnDrift'];
+export type Drift = Schemas['Drift'];
+export type QualityPoint = Schemas['QualityPoint'];
+export type Quality = Schemas['Quality'];
+export type MonitoringWindow = Schemas['Window'];
+export type VersionMonitoring = Schemas['VersionMonitoring'];
+export type FeedbackCounts = Schemas['FeedbackCounts'];
+/** The page never reads the monitoring settings (`config`): the window carries what it shows. */
+export type Monitoring = Omit<Schemas['Monitoring'], 'config'>;

@@ -1,4 +1,7 @@
-/** Coloured status pills for jobs, Serve objects, nodes, schedule runs and registry aliases. */
+/**
+ * Coloured status pills for jobs, Serve objects, nodes, schedule runs, registry aliases and
+ * monitoring verdicts.
+ */
 import type { ScheduleRun } from '../api/types';
 
 const STATUS_TONE: Record<string, string> = {
@@ -27,6 +30,15 @@ const STATUS_TONE: Record<string, string> = {
   TRAINED: 'info',
   TIMEOUT: 'bad',
   SKIPPED: 'muted',
+  // monitoring: drift verdicts and the live quality alarm
+  DRIFT: 'bad',
+  NO_DRIFT: 'ok',
+  INSUFFICIENT_DATA: 'wait',
+  NO_REFERENCE: 'muted',
+  QUALITY_ALARM: 'bad',
+  QUALITY_OK: 'ok',
+  AWAITING_LABELS: 'wait',
+  NOT_COMPARED: 'muted',
 };
 
 export function StatusBadge({ status }: { status: string }) {

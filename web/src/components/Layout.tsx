@@ -10,6 +10,7 @@ const NAV = [
   { to: '/schedules', label: 'Schedules', end: false },
   { to: '/models', label: 'Models', end: false },
   { to: '/predictions', label: 'Predictions', end: false },
+  { to: '/monitoring', label: 'Monitoring', end: false },
   { to: '/benchmark', label: 'Benchmark', end: false },
 ];
 

@@ -1,4 +1,7 @@
-/** Models: the registry — models, versions with test metrics, aliases; promote and roll back. */
+/**
+ * Models: the registry — models, versions with test metrics, aliases; promote and roll back;
+ * a link to each model's monitoring.
+ */
 import { useCallback, useMemo, useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import type { AliasChange, ModelVersion, RegisteredModel } from '../api/types';
@@ -157,6 +160,9 @@ function ModelDetail({ model, onChanged }: { model: RegisteredModel; onChanged: 
                 <AliasBadge alias={alias} /> v{version}
               </span>
             ))}
+            <Link className="btn btn-small" to={`/monitoring/${encodeURIComponent(model.name)}`} title={`Monitoring of ${model.name} while it is served`}>
+              Drift and live quality
+            </Link>
           </div>
         </div>
         {done ? (

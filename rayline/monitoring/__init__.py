@@ -1,0 +1,1 @@
+"""Model monitoring: training reference profiles, live profiles, drift, feedback and quality."""
