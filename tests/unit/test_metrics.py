@@ -43,7 +43,7 @@ def test_prometheus_text() -> None:
     assert value(found, f"{latency}_bucket", model="iris", version="1", le="+Inf") == 11
     assert value(found, f"{latency}_bucket", model="iris", version="1", le="0.005") == 6
     assert value(found, f"{latency}_count", model="iris", version="1") == 11
-    assert value(found, "rayline_batch_size_bucket", le="4.0") == 10
+    assert value(found, "rayline_batch_size_bucket", le="4") == 10
 
 
 def test_label_values_are_escaped() -> None:

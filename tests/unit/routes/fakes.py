@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from starlette.routing import compile_path
 
 from rayline.errors import ModelNotFound, RaylineError
+from rayline.exposition import exposition, monitoring_families
 from rayline.inference import run_model, to_frame
 from rayline.monitoring.live import Tap
 from rayline.monitoring.monitor import FeedbackItem, Monitor
@@ -232,7 +233,10 @@ class FakeMetrics:
         }
 
     async def prometheus(self) -> str:
-        return "rayline_requests_total 3\n"
+        """The real exposition of the monitoring families, after a fixed request counter."""
+        return "rayline_requests_total 3\n" + exposition(
+            monitoring_families(self.monitor.samples())
+        )
 
 
 class FakeMlflowClient:
