@@ -143,21 +143,23 @@ class Monitoring(Answer):
 
 
 # --- handlers ------------------------------------------------------------------------------
-def _served(ctx: Context, name: str) -> str:
-    if name not in {m.name for m in ctx.args.models}:
-        served = ", ".join(m.name for m in ctx.args.models)
-        raise HttpError(404, f"model '{name}' is not served by this application (served: {served})")
-    return name
-
-
 async def monitoring(ctx: Context, request: Request) -> Response:
-    name = _served(ctx, request.path_params["name"])
+    name = request.path_params["name"]
     report: dict[str, Any] = await ctx.metrics.monitoring.remote(name)
+    served = {m.name for m in ctx.args.models}
+    # Any registered model can be asked for by name (it loads on first use); one that is
+    # neither in serve_config.yaml nor has answered anything is most likely a typo.
+    if not report["versions"] and name not in served:
+        raise HttpError(
+            404,
+            f"no monitoring data for model '{name}': it is not in this application's models "
+            f"({', '.join(sorted(served))}) and has answered no prediction",
+        )
     return JSONResponse(report)
 
 
 async def feedback(ctx: Context, request: Request, body: FeedbackRequest) -> Response:
-    name = _served(ctx, request.path_params["name"])
+    name = request.path_params["name"]
     items = [(item.prediction_id, item.row, item.label) for item in body.labels]
     counts: dict[str, int] | None = await ctx.metrics.feedback.remote(name, items)
     if counts is None:
