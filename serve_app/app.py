@@ -28,9 +28,11 @@ def build_app(args: dict[str, Any]) -> Application:
     for model in validated.models:
         monitoring.setdefault(model.name, model.monitoring.model_dump(mode="json"))
     # The decorators turn these classes into Serve deployments, which mypy cannot see.
+    metrics = Metrics.bind(monitoring)  # type: ignore[attr-defined]
     app: Application = Ingress.bind(  # type: ignore[attr-defined]
-        Metrics.bind(monitoring),  # type: ignore[attr-defined]
+        metrics,
         validated.model_dump(mode="json"),
-        Scheduler.bind(schedules, validated.scheduler_tick_s),  # type: ignore[attr-defined]
+        # The scheduler reads the monitoring reports for its on_drift schedules.
+        Scheduler.bind(schedules, validated.scheduler_tick_s, metrics),  # type: ignore[attr-defined]
     )
     return app

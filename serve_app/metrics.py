@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rayline.exposition import exposition, monitoring_families
 from rayline.monitoring.drift import MonitoringConfig
+from rayline.monitoring.live import issued_at
 from rayline.monitoring.monitor import FeedbackItem, Monitor
 from rayline.ray_api import dashboard_get
 from rayline.request_metrics import CLUSTER_TOTALS, Delta, MetricsCore
@@ -32,6 +33,10 @@ log = logging.getLogger("ray.serve")
 WRITE_INTERVAL_S = 1.0
 """How often predicted rows are written to the state database."""
 PRUNE_INTERVAL_S = 600.0
+"""How often the prediction log's retention is applied."""
+ARRIVAL_S = 3.0
+"""A prediction reaches this deployment within this many seconds of its answer (the ingress
+flushes every `flush_interval_s`, 1 s by default); feedback for a younger one waits for it."""
 """How often the prediction log's retention is applied."""
 CLUSTER_CACHE_S = 2.0
 """How long the cluster's state is answered from cache: the UI polls it from every tab."""
@@ -166,6 +171,11 @@ class Metrics:
         if self.monitor.log is None:
             return None
         items = [FeedbackItem(pid, row, label) for pid, row, label in labels]
+        # A prediction answered a moment ago may still be in its replica's hands (they flush
+        # every second): wait until the newest one labelled here has surely arrived.
+        issued = [t for t in (issued_at(i.prediction_id) for i in items) if t is not None]
+        if issued:
+            await asyncio.sleep(max(0.0, max(issued) + ARRIVAL_S - time.time()))
         return await asyncio.to_thread(self.monitor.label, model, items)
 
     async def timeseries(self, minutes: float = 10) -> dict[str, Any]:

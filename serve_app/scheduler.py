@@ -203,17 +203,25 @@ class SchedulesApi:
         raise ValueError(f"unknown scheduler operation {op}")
 
 
+MONITORING_TIMEOUT_S = 30.0
+"""How long an on_drift check waits for the Metrics deployment's report."""
+
+
 @serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
 class Scheduler:
-    def __init__(self, schedules: list[dict[str, Any]], tick_s: float = 5.0) -> None:
+    def __init__(
+        self, schedules: list[dict[str, Any]], tick_s: float = 5.0, metrics: Any = None
+    ) -> None:
         bind_replica_grpc_to_loopback()
         self.settings: Settings = get_settings()
         self.tick_s = tick_s
+        self.metrics = metrics
         self.engine = Engine(
             open_store(self.settings),
             RayJobRunner(Jobs(self.settings)),
             self.settings,
             notify=self._notify,
+            monitoring=None if metrics is None else self._monitoring,
         )
         self.engine.sync_declared([ScheduleSpec.model_validate(s) for s in schedules])
         self.schedules = SchedulesApi(self.engine)
@@ -226,6 +234,14 @@ class Scheduler:
             except Exception:  # a broken tick must not end the scheduler; the next one retries
                 log.exception("scheduler tick failed")
             await asyncio.sleep(self.tick_s)
+
+    def _monitoring(self, model: str) -> dict[str, Any]:
+        """The Metrics deployment's monitoring report of `model` (called from the tick's
+        thread, where a blocking handle call is allowed)."""
+        report: dict[str, Any] = self.metrics.monitoring.remote(model).result(
+            timeout_s=MONITORING_TIMEOUT_S
+        )
+        return report
 
     def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
         if spec.webhook_url is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from rayline.training import SCHEDULE_METADATA
 log = logging.getLogger("rayline.scheduler")
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
-TRIGGERS = ("cron", "every", "on_new_data")
+TRIGGERS = ("cron", "every", "on_new_data", "on_drift")
 SOURCES = ("config", "spec")
 ERROR_CHARS = 2000
 """Longest error text kept on a run (Ray's job message carries the end of the log)."""
@@ -42,6 +42,21 @@ ERROR_CHARS = 2000
 
 def _without_paused(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k != "paused"}
+
+
+def drift_reasons(report: dict[str, Any], watch: Sequence[str]) -> list[str]:
+    """Why an on_drift schedule fires, from the newest version's monitoring report: "drifted"
+    and/or "lost quality" (empty: it does not fire)."""
+    versions = report.get("versions") or []
+    if not versions:
+        return []
+    newest = versions[0]
+    reasons = []
+    if "drift" in watch and newest["drift"]["verdict"] == "drift":
+        reasons.append(f"version {newest['version']} drifted")
+    if "quality" in watch and newest["quality"]["alarm"]:
+        reasons.append(f"version {newest['version']} lost quality")
+    return reasons
 
 
 def _utc(epoch: float | None) -> datetime | None:
@@ -56,16 +71,19 @@ class Engine:
         settings: Any,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notify: Callable[[ScheduleSpec, RunRecord], None] | None = None,
+        monitoring: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.runner = runner
         self.settings = settings
         self.clock = clock
         self.notify = notify
+        self.monitoring = monitoring
+        """A model's monitoring report (`Monitor.report`), for on_drift schedules."""
         self._lock = threading.RLock()
         """One tick or API call at a time: the engine is the database's only writer."""
         self._checked: dict[str, datetime] = {}
-        """When each on_new_data schedule last looked at its data."""
+        """When each on_new_data (on_drift) schedule last looked at its data (its model)."""
 
     # --- configuration -------------------------------------------------------------------------
     def sync_declared(self, declared: list[ScheduleSpec]) -> None:
@@ -183,6 +201,8 @@ class Engine:
     def _fire_if_due(self, record: ScheduleRecord, spec: ScheduleSpec, now: datetime) -> None:
         if spec.on_new_data is not None:
             self._check_data(record, spec, now)
+        elif spec.on_drift is not None:
+            self._check_drift(record, spec, now)
         else:
             previous = None if record.next_fire is None else _utc(record.next_fire)
             scheduled, upcoming = due(spec, previous, now)
@@ -224,6 +244,31 @@ class Engine:
             minute = now.replace(second=0, microsecond=0)
             sid = submission_id(spec.name, minute)
             self._start(spec, minute, sid, "new_data", 0, now, fingerprint=current)
+
+    def _check_drift(self, record: ScheduleRecord, spec: ScheduleSpec, now: datetime) -> None:
+        trigger = spec.on_drift
+        assert trigger is not None
+        last = self._checked.get(spec.name)
+        if last is not None and (now - last).total_seconds() < trigger.check_every_s:
+            return
+        self._checked[spec.name] = now
+        if record.last_fire is not None and now.timestamp() - record.last_fire < trigger.cooldown_s:
+            return
+        if self.monitoring is None:
+            raise ValueError("on_drift needs the Metrics deployment's monitoring; none is wired")
+        model = trigger.model or self._training_name(spec)
+        reasons = drift_reasons(self.monitoring(model), trigger.on)
+        if not reasons:
+            return
+        log.warning("schedule %s: %s %s; starting a run", spec.name, model, " and ".join(reasons))
+        self.store.update_schedule(spec.name, last_fire=now.timestamp())
+        minute = now.replace(second=0, microsecond=0)
+        self._start(spec, minute, submission_id(spec.name, minute), "drift", 0, now)
+
+    def _training_name(self, spec: ScheduleSpec) -> str:
+        from rayline.scheduling.spec import load_training_config
+
+        return load_training_config(spec).name
 
     def _dataset_source(self, spec: ScheduleSpec) -> str:
         from rayline.scheduling.spec import load_training_config

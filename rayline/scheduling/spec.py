@@ -21,7 +21,7 @@ from rayline.scheduling.cron import Cron
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 MIN_EVERY = timedelta(seconds=60)
-TRIGGERS = ("cron", "every", "on_new_data")
+TRIGGERS = ("cron", "every", "on_new_data", "on_drift")
 
 
 class ScheduleError(ValueError):
@@ -47,6 +47,23 @@ class NewDataTrigger(_Strict):
     is still being written does not start a run."""
 
 
+class DriftTrigger(_Strict):
+    """Start a run when the served model drifts or its live quality drops (README Monitoring)."""
+
+    model: str | None = Field(None, min_length=1)
+    """The registered model to watch; default: the training config's `name`."""
+
+    on: list[Literal["drift", "quality"]] = Field(["drift", "quality"], min_length=1)
+    """What fires: the model's drift verdict, its quality alarm, or either."""
+
+    cooldown_s: float = Field(6 * 3600, ge=60)
+    """After a run fires, no other fires for this many seconds (the new version needs traffic
+    and labels before its own verdict means anything)."""
+
+    check_every_s: float = Field(60, gt=0)
+    """Seconds between two looks at the model's monitoring report."""
+
+
 class ScheduleSpec(_Strict):
     """A named schedule: one training config (by name, path or inline) and one trigger."""
 
@@ -68,6 +85,9 @@ class ScheduleSpec(_Strict):
 
     on_new_data: NewDataTrigger | None = None
     """Run when the data changes."""
+
+    on_drift: DriftTrigger | None = None
+    """Run when the model drifts or its live quality drops."""
 
     timezone: str = "UTC"
     """IANA time zone the cron expression is read in (e.g. `Europe/Madrid`); cron only."""
@@ -172,14 +192,18 @@ class ScheduleSpec(_Strict):
         triggers = [name for name in TRIGGERS if getattr(self, name) is not None]
         if len(triggers) != 1:
             got = " and ".join(triggers) if triggers else "none"
-            raise ValueError(f"give exactly one trigger of cron, every and on_new_data; got {got}")
+            raise ValueError(
+                f"give exactly one trigger of cron, every, on_new_data and on_drift; got {got}"
+            )
         return self
 
     @property
-    def trigger(self) -> Literal["cron", "every", "on_new_data"]:
+    def trigger(self) -> Literal["cron", "every", "on_new_data", "on_drift"]:
         if self.cron is not None:
             return "cron"
-        return "every" if self.every is not None else "on_new_data"
+        if self.every is not None:
+            return "every"
+        return "on_new_data" if self.on_new_data is not None else "on_drift"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -248,6 +272,7 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     models: dict[tuple[int | str, ...], type[BaseModel]] = {
         (): ScheduleSpec,
         ("on_new_data",): NewDataTrigger,
+        ("on_drift",): DriftTrigger,
     }
     model = models.get(loc)
     return list(model.model_fields) if model is not None else []

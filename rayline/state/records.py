@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 SOURCES = ("config", "api")
 """Where a schedule was declared: serve_config.yaml (`config`) or created through the API."""
 
-Trigger = Literal["cron", "every", "new_data", "manual", "retry"]
+Trigger = Literal["cron", "every", "new_data", "drift", "manual", "retry"]
 """What made a run happen."""
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 

@@ -66,13 +66,30 @@ def _report(stack: Stack) -> dict[str, Any]:
     return body
 
 
-def _window_holds(stack: Stack, rows: int) -> dict[str, Any] | None:
-    """The newest version's report once its window holds `rows` rows (the replicas hand their
-    profiles over every second)."""
-    versions = _report(stack)["versions"]
-    if versions and versions[0]["window"]["rows"] >= rows:
-        return dict(versions[0])
-    return None
+def _window_rows(stack: Stack) -> int:
+    status, body, _ = stack.http("GET", f"/v1/models/{MODEL}/monitoring")
+    if status == 404:  # not in the app's models, and no prediction yet
+        return 0
+    assert status == 200, body
+    versions = body["versions"]
+    return int(versions[0]["window"]["rows"]) if versions else 0
+
+
+def _send(
+    stack: Stack, rows: list[dict[str, float]]
+) -> tuple[list[tuple[str, list[Any]]], dict[str, Any]]:
+    """Predict `rows`: the answers, and the newest version's report once its window holds the
+    rows too (replicas hand their profiles and predictions over every second; tests run in any
+    order, so count from now)."""
+    before = _window_rows(stack)
+    answers = _predict(stack, rows)
+
+    def holds() -> dict[str, Any] | None:
+        if _window_rows(stack) < before + len(rows):
+            return None
+        return dict(_report(stack)["versions"][0])
+
+    return answers, wait_until(holds, 60, f"{len(rows)} more rows in the window")
 
 
 def test_the_job_logs_a_reference_profile_with_the_model(monitored: Stack) -> None:
@@ -83,14 +100,11 @@ def test_the_job_logs_a_reference_profile_with_the_model(monitored: Stack) -> No
 
 
 def test_training_traffic_does_not_drift_and_shifted_traffic_does(monitored: Stack) -> None:
-    _predict(monitored, _rows(2000, seed=1))
-    calm = wait_until(lambda: _window_holds(monitored, 2000), 60, "2,000 rows in the window")
+    _, calm = _send(monitored, _rows(2000, seed=1))
     assert calm["drift"]["verdict"] == "no_drift", calm["drift"]
     assert not [f["name"] for f in calm["drift"]["features"] if f["drifted"]]
 
-    _predict(monitored, _rows(2000, seed=2, shift=2.0))
-    moved = wait_until(lambda: _window_holds(monitored, 4000), 60, "4,000 rows in the window")
-    drift = moved["drift"]
+    drift = _send(monitored, _rows(2000, seed=2, shift=2.0))[1]["drift"]
     assert {f["name"] for f in drift["features"] if f["drifted"]} == set(SHIFTED)
     assert drift["drifted_share"] == 0.5
     assert drift["verdict"] == "drift"  # half the features: the default share rule
@@ -99,7 +113,7 @@ def test_training_traffic_does_not_drift_and_shifted_traffic_does(monitored: Sta
 def test_feedback_with_thirty_percent_wrong_labels_raises_a_quality_alarm(
     monitored: Stack,
 ) -> None:
-    answers = _predict(monitored, _rows(1000, seed=3))
+    answers, _ = _send(monitored, _rows(1000, seed=3))
     rng = np.random.default_rng(4)
     labels, wrong = [], 0
     for pid, predictions in answers:

@@ -306,3 +306,65 @@ def test_deleting_a_schedule_stops_its_running_job_and_keeps_the_history(
     done = store.get_run(run.id)
     assert done is not None and (done.status, done.outcome) == ("stopped", "stopped")
     assert store.get_schedule("nightly") is None
+
+
+def _report(verdict: str, alarm: bool | None = None) -> dict[str, Any]:
+    return {
+        "versions": [{"version": "3", "drift": {"verdict": verdict}, "quality": {"alarm": alarm}}]
+    }
+
+
+def test_drift_fires_a_run_then_waits_out_the_cool_down(store: StateStore) -> None:
+    ray, clock = FakeRay(), Clock(START)
+    reports = {"iris": _report("no_drift")}
+    asked: list[str] = []
+
+    def monitoring(model: str) -> dict[str, Any]:
+        asked.append(model)
+        return reports[model]
+
+    engine = Engine(store, ray, Settings(), clock, monitoring=monitoring)
+    engine.create(spec(on_drift={"cooldown_s": 3600, "check_every_s": 30}))
+    engine.tick()
+    assert ray.submitted == [] and asked == ["iris"]  # the training config's model name
+    clock.advance(10)
+    engine.tick()
+    assert asked == ["iris"]  # checked at most every 30 s
+    reports["iris"] = _report("drift")
+    clock.advance(30)
+    engine.tick()
+    assert len(ray.submitted) == 1
+    run = store.last_run("nightly")
+    assert run is not None and run.trigger == "drift"
+    ray.finish(ray.submitted[0], {"model": "iris", "version": "4", "aliases": []})
+    for _ in range(10):  # still drifted, but within the cool-down
+        clock.advance(300)
+        engine.tick()
+    assert len(ray.submitted) == 1
+    clock.advance(700)
+    engine.tick()
+    assert len(ray.submitted) == 2
+
+
+def test_drift_schedules_watch_what_they_are_told_to(store: StateStore) -> None:
+    ray, clock = FakeRay(), Clock(START)
+    report = _report("drift", alarm=False)
+    engine = Engine(store, ray, Settings(), clock, monitoring=lambda model: report)
+    engine.create(spec(on_drift={"model": "other", "on": ["quality"]}))
+    engine.tick()
+    assert ray.submitted == []  # drifted, but only quality counts
+    report["versions"][0]["quality"]["alarm"] = True
+    clock.advance(61)
+    engine.tick()
+    assert len(ray.submitted) == 1
+    no_traffic = Engine(store, FakeRay(), Settings(), clock, monitoring=lambda m: {"versions": []})
+    no_traffic.create(spec(name="quiet", on_drift={}))
+    no_traffic.tick()
+    assert no_traffic.runner.submitted == []  # type: ignore[attr-defined]
+
+
+def test_a_drift_schedule_takes_no_other_trigger() -> None:
+    with pytest.raises(ValueError, match="exactly one trigger"):
+        spec(on_drift={}, cron="0 2 * * *")
+    with pytest.raises(ValueError, match="on_drift.on"):
+        spec(on_drift={"on": ["weather"]})

@@ -136,7 +136,7 @@ def test_both_or_neither_config_and_spec_is_refused() -> None:
 
 def test_exactly_one_trigger() -> None:
     none = error_of(schedule(cron=None))
-    assert "give exactly one trigger of cron, every and on_new_data; got none" in none
+    assert "give exactly one trigger of cron, every, on_new_data and on_drift; got none" in none
     two = error_of(schedule(every="1h"))
     assert "got cron and every" in two
 

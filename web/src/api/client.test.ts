@@ -114,6 +114,14 @@ describe('ApiClient', () => {
     expect(ingress.calls[0]?.json).toEqual({ version: '3' });
   });
 
+  it('reads a model\'s monitoring with the key, its name encoded in the path', async () => {
+    const { api, ingress } = client({
+      'GET /v1/models/my%20model/monitoring': { body: { model: 'my model', versions: [], feedback: { joined: 0, unknown: 0, expired: 0 }, dropped_rows: 0 } },
+    });
+    await expect(api.monitoring('my model')).resolves.toMatchObject({ model: 'my model', versions: [] });
+    expect(ingress.calls[0]?.headers.Authorization).toBe('Bearer secret');
+  });
+
   it('rejects a 2xx answer that is not JSON (e.g. the SPA index.html)', async () => {
     const { api } = client({ 'GET /v1/cluster': { text: '<!doctype html><html></html>' } });
     await expect(api.cluster()).rejects.toThrow(/non-JSON/);
