@@ -105,7 +105,13 @@ def prometheus_text(engine: Engine) -> str:
         "Scheduled runs by schedule and outcome.",
         labels=["schedule", "outcome"],
     )
-    for (schedule, outcome), count in sorted(engine.store.count_outcomes().items()):
+    counts = engine.store.count_outcomes()
+    schedules = engine.store.list_schedules()
+    # Failures are exported at 0 before the first one, so that an alert's increase() sees it.
+    for record in schedules:
+        for outcome in ("failed", "timeout"):
+            counts.setdefault((record.name, outcome), 0)
+    for (schedule, outcome), count in sorted(counts.items()):
         runs.add_metric([schedule, outcome], count)
     last_success = GaugeMetricFamily(
         "rayline_schedule_last_success_timestamp_seconds",
@@ -122,7 +128,7 @@ def prometheus_text(engine: Engine) -> str:
         "Scheduled time to job start, last run.",
         labels=["schedule"],
     )
-    for record in engine.store.list_schedules():
+    for record in schedules:
         success = engine.store.last_success(record.name)
         if success is not None and success.ended_at is not None:
             last_success.add_metric([record.name], success.ended_at)
@@ -150,7 +156,9 @@ class SchedulesApi:
             "source": record.source,
             "paused": record.paused,
             "description": describe(spec),
-            "next_fire": None if record.paused or spec.on_new_data else record.next_fire,
+            "next_fire": None
+            if record.paused or spec.trigger.startswith("on_")
+            else record.next_fire,
             "last_fire": record.last_fire,
             "last_run": self.run_view(last) if last else None,
         }

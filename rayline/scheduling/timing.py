@@ -24,7 +24,8 @@ ConcurrencyAction = Literal["start", "skip", "replace"]
 
 
 def next_fire(spec: ScheduleSpec, after: datetime) -> datetime | None:
-    """The first scheduled time strictly after `after`; None for `on_new_data` schedules."""
+    """The first scheduled time strictly after `after`; None for `on_new_data` and `on_drift`
+    schedules."""
     _require_aware(after)
     if spec.cron is not None:
         return Cron.parse(spec.cron).next_after(after, spec.zone)
@@ -108,6 +109,13 @@ def describe(spec: ScheduleSpec) -> str:
         trigger = spec.on_new_data
         source = trigger.source or "the training data"
         return f"when {source} changes (checked every {trigger.check_every_s:g} s)"
+    if spec.on_drift is not None:
+        watch = " or ".join(
+            {"drift": "drifts", "quality": "loses quality"}[what] for what in spec.on_drift.on
+        )
+        model = spec.on_drift.model or "the model"
+        hours = spec.on_drift.cooldown_s / 3600
+        return f"when {model} {watch} (at most once every {hours:g} h)"
     if spec.every is not None:
         return f"every {spec.every}"
     assert spec.cron is not None

@@ -145,3 +145,31 @@ def test_schedules_page_creates_runs_now_and_shows_the_outcome(serving: Stack, p
         assert [r["trigger"] for r in runs] == ["manual"] and runs[0]["status"] == "succeeded"
     finally:
         serving.http("DELETE", "/v1/schedules/ui-wine")
+
+
+def test_monitoring_page_shows_feature_drift_and_a_histogram(serving: Stack, page: Page) -> None:
+    # Enough live rows for a verdict (min_rows 100): shifted petal lengths, so one feature drifts.
+    rows = [
+        {"sepal_length_cm": 5.8, "sepal_width_cm": 3.0, "petal_length_cm": 8.0 + i % 5 * 0.1,
+         "petal_width_cm": 1.2}
+        for i in range(50)
+    ]  # fmt: skip
+    for _ in range(4):
+        assert serving.http("POST", "/v1/models/iris_it/predict", {"instances": rows})[0] == 200
+
+    def report_has_features() -> bool:
+        versions = serving.http("GET", "/v1/models/iris_it/monitoring")[1]["versions"]
+        return bool(versions and versions[0]["drift"]["features"])
+
+    wait_until(report_has_features, 60, "a drift verdict for iris_it")
+    page.goto(serving.url + "/")
+    page.get_by_label("API key").fill(serving.admin_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Monitoring").click()
+    expect(page.get_by_role("heading", name="Monitoring", level=1)).to_be_visible()
+    page.get_by_label("Model", exact=True).select_option("iris_it")
+    expect(page.get_by_role("img", name="Feature drift")).to_be_visible()
+    table = page.get_by_role("table", name="Drift by feature")
+    table.get_by_role("button", name="petal_length_cm").click()
+    expect(page.get_by_role("img", name="Reference vs live: petal_length_cm")).to_be_visible()
+    _shot(page, "09-monitoring")

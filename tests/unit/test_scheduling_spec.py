@@ -13,6 +13,7 @@ from rayline.scheduling import (
     NewDataTrigger,
     ScheduleError,
     ScheduleSpec,
+    describe,
     load_training_config,
     parse_every,
     parse_schedule,
@@ -199,3 +200,11 @@ def test_the_shipped_serve_config_schedules_are_valid() -> None:
     assert [s.name for s in args.schedules] == ["nightly-breast-cancer"]
     deployments = {d["name"]: d for d in config["applications"][0]["deployments"]}
     assert deployments["Scheduler"]["num_replicas"] == 1
+
+
+def test_a_drift_trigger_is_described_in_words() -> None:
+    spec = parse_schedule(
+        {"name": "watch", "config": "iris", "on_drift": {"model": "iris", "on": ["drift"]}}, "test"
+    )
+    assert spec.trigger == "on_drift"
+    assert describe(spec) == "when iris drifts (at most once every 6 h)"

@@ -10,6 +10,9 @@ export const METHOD_NAME: Record<DriftMethod, string> = {
   chi2: 'chi-square test',
 };
 
+/** The names a bar's value uses, short enough to sit beside it. */
+const METHOD_SHORT: Record<DriftMethod, string> = { psi: 'PSI', wasserstein: 'Wasserstein', js: 'JS', ks: 'KS', chi2: 'χ²' };
+
 /** A p-value of 0 would put a bar at infinity; tests this strong all read the same. */
 const P_FLOOR = 1e-12;
 
@@ -39,10 +42,10 @@ export function sortDrift(columns: ColumnDrift[]): ColumnDrift[] {
   );
 }
 
-/** "PSI 0.4120" or "p = 0.0030" (KS test): what a bar's number is. */
+/** "PSI 0.4120" or "KS p = 0.0030": what a bar's number is. */
 export function driftValue(column: ColumnDrift): string {
-  if (column.p_value !== null) return `p = ${formatP(column.p_value)}`;
-  return `${METHOD_NAME[column.method]} ${formatScore(column.score)}`;
+  if (column.p_value !== null) return `${METHOD_SHORT[column.method]} p = ${formatP(column.p_value)}`;
+  return `${METHOD_SHORT[column.method]} ${formatScore(column.score)}`;
 }
 
 /** One sentence per column, for screen readers and tooltips. */

@@ -179,6 +179,7 @@ export const TRIGGER_LABEL: Record<ScheduleRun['trigger'], string> = {
   cron: 'cron',
   every: 'every',
   new_data: 'new data',
+  drift: 'drift',
   manual: 'manual',
   retry: 'retry',
 };

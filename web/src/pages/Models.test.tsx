@@ -50,6 +50,15 @@ describe('Models', () => {
     expect(rows.map((r) => r.getAttribute('data-version'))).toEqual(['3', '2', '1']);
   });
 
+  it('links each model to its monitoring', async () => {
+    const user = userEvent.setup();
+    renderPage(<Models />, { path: '/models', routes: registry() });
+    const link = await screen.findByRole('link', { name: 'Drift and live quality' });
+    expect(link).toHaveAttribute('href', '/monitoring/iris');
+    await user.click(link);
+    expect(await screen.findByTestId('location')).toHaveTextContent('/monitoring/iris');
+  });
+
   it('promotes the challenger to champion after confirmation and moves the badge', async () => {
     const user = userEvent.setup();
     const { ingress } = renderPage(<Models />, { path: '/models', routes: registry() });

@@ -55,22 +55,26 @@ function WindowStats({ report }: { report: VersionMonitoring }) {
         <span className="stat-label">Live window</span>
         <span className="stat-value">
           {formatNumber(window.rows)}
-          <span className="stat-unit"> rows · a verdict needs {formatNumber(window.min_rows)}</span>
+          <span className="stat-unit"> rows</span>
         </span>
         <span className="muted small">
-          last {formatWindow(window.window_s)}
+          a verdict needs {formatNumber(window.min_rows)} · last {formatWindow(window.window_s)}
           {window.since !== null ? `, since ${formatClock(window.since)}` : ''}
         </span>
       </div>
       <div className="card stat" data-testid="drifted-share">
         <span className="stat-label">Drifted features</span>
-        <span className="stat-value">
-          {formatShare(drift.drifted_share)}
-          <span className="stat-unit">
-            {' '}
-            {drifted} of {drift.features.length}
+        {drift.features.length ? (
+          <span className="stat-value">
+            {formatShare(drift.drifted_share)}
+            <span className="stat-unit">
+              {' '}
+              {drifted} of {drift.features.length}
+            </span>
           </span>
-        </span>
+        ) : (
+          <span className="stat-value">—</span>
+        )}
       </div>
       <div className="card stat">
         <span className="stat-label">Live quality</span>

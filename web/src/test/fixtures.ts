@@ -2,11 +2,13 @@
 import type {
   BenchmarkResult,
   Catalog,
+  ColumnDrift,
   ClusterInfo,
   Job,
   JobDetail,
   ModelSchema,
   ModelVersion,
+  Monitoring,
   PredictResponse,
   RegisteredModel,
   Schedule,
@@ -286,4 +288,91 @@ export const onNewData: Schedule = {
   next_fire: null,
   last_fire: null,
   last_run: null,
+};
+
+// --- monitoring -------------------------------------------------------------------------
+
+const QUARTILES = ['< 5.1', '5.1 - 5.8', '5.8 - 6.4', '>= 6.4'];
+
+/** One column's drift; shares default to a reference spread evenly and a live window that is not. */
+export function columnDrift(overrides: Partial<ColumnDrift> & Pick<ColumnDrift, 'name'>): ColumnDrift {
+  return {
+    kind: 'numeric',
+    method: 'psi',
+    score: 0.02,
+    threshold: 0.1,
+    p_value: null,
+    drifted: false,
+    bins: QUARTILES,
+    reference: [0.25, 0.25, 0.25, 0.25],
+    live: [0.27, 0.24, 0.25, 0.24],
+    ...overrides,
+  };
+}
+
+/** iris version 3: 1200 rows in the window, two of four features and the predictions drifted; quality alarm. */
+export const driftedIris: Monitoring = {
+  model: 'iris',
+  versions: [
+    {
+      version: '3',
+      window: { rows: 1200, since: NOW - 1800, window_s: 3600, min_rows: 100 },
+      drift: {
+        verdict: 'drift',
+        rows: 1200,
+        drifted_share: 0.5,
+        // Deliberately not in the API's order: the page must put drifted features first.
+        features: [
+          columnDrift({ name: 'sepal width (cm)', score: 0.03 }),
+          columnDrift({ name: 'petal width (cm)', score: 0.31, drifted: true, live: [0.05, 0.15, 0.3, 0.5] }),
+          columnDrift({ name: 'sepal length (cm)', score: 0.07 }),
+          columnDrift({ name: 'petal length (cm)', score: 0.52, drifted: true, live: [0.02, 0.08, 0.3, 0.6] }),
+        ],
+        prediction: columnDrift({
+          name: 'prediction',
+          kind: 'categorical',
+          method: 'js',
+          score: 0.22,
+          drifted: true,
+          bins: ['setosa', 'versicolor', 'virginica'],
+          reference: [0.33, 0.33, 0.34],
+          live: [0.1, 0.3, 0.6],
+        }),
+      },
+      quality: {
+        task: 'classification',
+        labelled: 80,
+        live: { accuracy: 0.85, f1_macro: 0.84 },
+        training: { accuracy: 0.9667, f1_macro: 0.966 },
+        alarm: true,
+        drop: 0.1167,
+        max_drop: 0.05,
+        min_labels: 50,
+        series: [
+          { t: NOW - 1500, rows: 40, accuracy: 0.9, f1_macro: 0.89 },
+          { t: NOW - 600, rows: 40, accuracy: 0.8, f1_macro: 0.79 },
+        ],
+      },
+      feedback: { joined: 80 },
+    },
+    {
+      version: '2',
+      window: { rows: 30, since: NOW - 900, window_s: 3600, min_rows: 100 },
+      drift: { verdict: 'insufficient_data', rows: 30, drifted_share: 0, features: [], prediction: null },
+      quality: {
+        task: 'classification',
+        labelled: 0,
+        live: {},
+        training: { accuracy: 0.9333 },
+        alarm: null,
+        drop: null,
+        max_drop: 0.05,
+        min_labels: 50,
+        series: [],
+      },
+      feedback: { joined: 0 },
+    },
+  ],
+  feedback: { joined: 80, unknown: 3, expired: 1 },
+  dropped_rows: 0,
 };
