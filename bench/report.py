@@ -90,6 +90,7 @@ _SERVING: dict[str, tuple[str, float]] = {
     "throughput_ratio_c1": (">=", 1.0),
     "p99_ratio_open": ("<=", 0.5),
     "floor_fraction_c32": ("", 0.0),
+    "monitoring_ratio_c32": (">=", 0.95),
     "rows_ratio_1000": (">=", 1.0),
     "floor_fraction_1000": (">=", 0.7),
     "p50_ms_c1": ("", 0.0),

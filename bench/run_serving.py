@@ -12,6 +12,9 @@ go to four servers:
   `POST /invocations` with `dataframe_split` (its pyfunc answers predictions only);
 - `lean`: the hand-rolled `uvicorn --workers 2` + starlette server of `bench/lean_server.py`,
   the same model from `mlflow.sklearn.load_model`, `instances`, one `predict_proba`;
+- `rayline_unmonitored` (c32 only): the same model registered again as `<name>_unmonitored`
+  and served by the same deployment with `monitoring: {enabled: false}`; Rayline ÷ it is
+  `monitoring_ratio_c32`, what drift profiles and the prediction log cost;
 - `mlserver`: Seldon MLServer with mlserver-sklearn (its own venv, `.rayline/mlserver`, which
   `make bench` builds; two worker processes), the same model as `model.joblib`, adaptive
   batching on, a V2 request with one input per column, `predict_proba` asked for.
@@ -55,6 +58,10 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 MODELS = {"bench_rf": CONFIGS / "bench_rf.yaml", "bench_lr": CONFIGS / "bench_lr.yaml"}
 HEADLINE = "bench_rf"
 SERVERS = ("rayline", "mlflow", "lean", "mlserver")
+UNMONITORED = "rayline_unmonitored"
+"""Rayline serving the same model with `monitoring: {enabled: false}` (no live profile, no
+prediction log), in the c32 scenario only: `monitoring_ratio_c32` is what monitoring costs."""
+MONITORING_SCENARIO = "rows1_c32"
 MLSERVER_VENV = PROJECT_ROOT / ".rayline" / "mlserver"
 """MLServer's own venv, which `make bench` builds (Makefile, `MLSERVER_PINS`)."""
 MLSERVER_WORKERS = 2
@@ -275,6 +282,31 @@ def targets(
     ]
 
 
+def unmonitored(name: str) -> str:
+    return f"{name}_unmonitored"
+
+
+def unmonitored_copy(registry: Registry, name: str) -> None:
+    """The champion of `name` registered again as `<name>_unmonitored` (same files, same tags,
+    its own champion alias), which the benchmark serves with `monitoring: {enabled: false}`: the
+    same model with and without monitoring, side by side in one deployment."""
+    source = registry.resolve(name, "champion")
+    target = unmonitored(name)
+    current = registry.alias_version(target, "champion")
+    if current is not None and registry.resolve(target, current).tags == source.tags:
+        return
+    copy = registry.client.copy_model_version(f"models:/{name}/{source.version}", target)
+    for key, value in source.tags.items():
+        registry.client.set_model_version_tag(target, copy.version, key, value)
+    registry.set_alias(target, "champion", str(copy.version))
+
+
+def unmonitored_target(rayline: Target, name: str) -> Target:
+    """The Rayline request, to the unmonitored copy of the model."""
+    url = rayline.url.replace(f"/v1/models/{name}/", f"/v1/models/{unmonitored(name)}/")
+    return Target(UNMONITORED, url, rayline.body, rayline.headers)
+
+
 def predicted_classes(target: Target, classes: list[Any]) -> list[Any]:
     """What `target` answers for its rows, as class labels."""
     request = urllib.request.Request(target.url, data=target.body, headers=target.headers)
@@ -345,7 +377,13 @@ def run(
     wrk.binary()  # fail now, not after training, if wrk is missing
     print("[bench] serving: registering the benchmark models (ray job submit)", flush=True)
     registered = {name: train(settings, path).events[-1] for name, path in MODELS.items()}
-    models = [{"name": name, "alias": "champion"} for name in MODELS]
+    for name in MODELS:
+        unmonitored_copy(Registry(settings.tracking_uri), name)
+    models: list[dict[str, Any]] = [{"name": name, "alias": "champion"} for name in MODELS]
+    models += [
+        {"name": unmonitored(name), "alias": "champion", "monitoring": {"enabled": False}}
+        for name in MODELS
+    ]
     print("[bench] serving: serve deploy (serve_config.yaml + benchmark models)", flush=True)
     deploy_s = deploy(settings, serve_config(models, settings.serve_port))
     key = admin_key(settings)
@@ -375,6 +413,8 @@ def run(
             for scenario in SCENARIOS:
                 rows = request_rows(columns, scenario.rows)
                 servers_now = targets(ports, settings.serve_url, key, name, columns, rows)
+                if scenario.name == MONITORING_SCENARIO:
+                    servers_now.append(unmonitored_target(servers_now[0], name))
                 answers = {t.name: predicted_classes(t, loaded.classes or []) for t in servers_now}
                 print(f"[bench] serving {name} {scenario.name}", flush=True)
                 frame = pd.DataFrame(rows, columns=columns)
@@ -465,6 +505,7 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
         "mlserver_ratio_c32": ratio(rps(c32, "rayline"), rps(c32, "mlserver")),
         "p99_ratio_open": ratio(opened["rayline"]["p99_ms"], opened["mlflow"]["p99_ms"]),
         "floor_fraction_c32": ratio(rps(c32, "rayline"), result["floor_batch32"]["rows_per_s"]),
+        "monitoring_ratio_c32": ratio(rps(c32, "rayline"), rps(c32, UNMONITORED)),
         "rows_ratio_1000": ratio(rps(big, "rayline"), rps(big, "mlflow")),
         "floor_fraction_1000": ratio(
             rps(big, "rayline") * 1000, scenarios[big]["floor"]["rows_per_s"]
@@ -474,9 +515,9 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
         **{f"{server}_rps_c32": rps(c32, server) for server in SERVERS},
         "predictions_agree": all(s["predictions_agree"] for s in scenarios.values()),
         "errors": sum(
-            s["servers"][server]["summary"]["errors"]
+            measured["summary"]["errors"]
             for s in scenarios.values()
-            for server in SERVERS
+            for measured in s["servers"].values()
         )
         + sum(o["failed"] for o in opened.values()),
     }
