@@ -11,6 +11,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
+from rayline.keys import read_keys
 from rayline.settings import Settings
 from rayline.stack.ray_env import ensure_ray_token, ray_env, ray_start_args, ray_temp_dir
 from rayline.stack.s3 import ensure_bucket
@@ -147,7 +148,24 @@ def up(settings: Settings) -> None:
     if mlflow is not None:
         mlflow_ready(settings, mlflow)
     write_env_file(settings)
+    prometheus_files(settings)
     print(status_text(settings))
+
+
+def prometheus_files(settings: Settings) -> None:
+    """What deploy/prometheus/prometheus.yml reads from the home, whatever the checkout's path:
+    `prometheus_key` (the predict key alone, mode 600; only for keys `make up` generated) and
+    `ray_session_latest`, a link to the Ray head's current session (its service-discovery file
+    lists every node's metrics agent)."""
+    predict = next((key for role, key in read_keys(settings) if role == "predict"), None)
+    if settings.api_keys is None and predict is not None:
+        path = settings.home / "prometheus_key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(predict + "\n")
+    link = settings.home / "ray_session_latest"
+    link.unlink(missing_ok=True)
+    link.symlink_to(ray_temp_dir(settings) / "session_latest")
 
 
 def up_mlflow(settings: Settings) -> None:

@@ -5,6 +5,7 @@ Ray head's nodes through Ray's service-discovery file, and sees a model's inputs
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -20,8 +21,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from rayline.settings import PROJECT_ROOT, Settings
-from rayline.stack import ray_temp_dir
+from rayline.settings import PROJECT_ROOT
 from rayline.stack.supervisor import free_ports
 from tests.stack import Stack
 from tests.waiting import NotYet, wait_until
@@ -65,17 +65,16 @@ def render_config(stack: Stack, folder: Path) -> Path:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     (static,) = jobs["rayline"]["static_configs"]
     static["targets"] = [urllib.parse.urlsplit(stack.url).netloc]
-    key_file = folder / "prometheus_key"
-    key_file.write_text(stack.predict_key + "\n")
-    key_file.chmod(0o600)
-    jobs["rayline"]["authorization"]["credentials_file"] = str(key_file)
-    # The shipped path is relative to the default home's Ray folder (`.rayline/ray`); the
-    # stack's Ray folder takes its place, the rest of the path stays as shipped.
+    # The key file and the session link are where `make up` put them in the stack's home.
+    shipped_home = Path(os.path.normpath(DEPLOY / "../../.rayline"))
+    key_file = Path(os.path.normpath(DEPLOY / jobs["rayline"]["authorization"]["credentials_file"]))
+    jobs["rayline"]["authorization"]["credentials_file"] = str(
+        stack.home / key_file.relative_to(shipped_home)
+    )
     (sd_config,) = jobs["ray"]["file_sd_configs"]
     (pattern,) = sd_config["files"]
-    home_ray = Path(Settings.model_fields["home"].default) / "ray"
-    below = (DEPLOY / pattern).resolve().relative_to(home_ray)
-    sd_config["files"] = [str(ray_temp_dir(stack.settings) / below)]
+    discovery = Path(os.path.normpath(DEPLOY / pattern))
+    sd_config["files"] = [str(stack.home / discovery.relative_to(shipped_home))]
     shutil.copy(DEPLOY / "alerts.yml", folder / "alerts.yml")
     path = folder / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -16,6 +16,7 @@ from ray._private.ray_constants import PROMETHEUS_SERVICE_DISCOVERY_FILE
 
 from rayline.settings import PROJECT_ROOT, Settings
 from rayline.stack import ray_temp_dir
+from rayline.stack.services import ensure_api_keys, prometheus_files
 from serve_app.routes import ENDPOINTS
 
 DEPLOY = PROJECT_ROOT / "deploy" / "prometheus"
@@ -57,13 +58,23 @@ def test_promtool_accepts_the_config_in_a_checkout_with_a_key_and_a_running_head
     deploy = tmp_path / "deploy" / "prometheus"
     shutil.copytree(DEPLOY, deploy)
     home = tmp_path / HOME.relative_to(PROJECT_ROOT)
-    home.mkdir()
-    (home / "prometheus_key").write_text("rl-predict-test\n")
-    discovery = home / "ray" / "session_latest" / PROMETHEUS_SERVICE_DISCOVERY_FILE
-    discovery.parent.mkdir(parents=True)
-    # What Ray's PrometheusServiceDiscoveryWriter writes: one group, job "ray".
-    discovery.write_text(json.dumps([{"labels": {"job": "ray"}, "targets": ["127.0.0.1:44217"]}]))
-    promtool("check", "config", str(deploy / "prometheus.yml"))
+    settings = Settings(home=home, api_keys=None)
+    ensure_api_keys(settings)
+    prometheus_files(settings)  # what `make up` writes: the predict key, the session link
+    predict_key = (home / "prometheus_key").read_text().strip()
+    assert f"predict:{predict_key}" in settings.keys_file.read_text().splitlines()
+    assert (home / "prometheus_key").stat().st_mode & 0o777 == 0o600
+    session = ray_temp_dir(settings) / "session_latest"
+    assert (home / "ray_session_latest").readlink() == session
+    try:
+        # What Ray's PrometheusServiceDiscoveryWriter writes: one group, job "ray".
+        session.mkdir(parents=True)
+        targets = [{"labels": {"job": "ray"}, "targets": ["127.0.0.1:44217"]}]
+        (session / PROMETHEUS_SERVICE_DISCOVERY_FILE).write_text(json.dumps(targets))
+        promtool("check", "config", str(deploy / "prometheus.yml"))
+    finally:
+        if not session.parent.is_relative_to(tmp_path):
+            shutil.rmtree(session.parent, ignore_errors=True)
 
 
 def test_promtool_accepts_the_alert_rules() -> None:
@@ -116,8 +127,6 @@ def test_config_scrapes_the_local_ingress_with_a_predict_key_and_loads_the_rules
 def test_config_discovers_ray_nodes_where_the_local_head_writes_them() -> None:
     (sd_config,) = scrape_job(shipped("prometheus.yml"), "ray")["file_sd_configs"]
     (pattern,) = sd_config["files"]
-    # A short home keeps Ray's folder inside it, as in the shipped config.
-    short = Settings(home=Path("/r/.rayline"))
-    head = ray_temp_dir(short).relative_to(short.home)
-    expected = HOME / head / "session_latest" / PROMETHEUS_SERVICE_DISCOVERY_FILE
-    assert (DEPLOY / pattern).resolve() == expected
+    # `make up` links the home's `ray_session_latest` to the head's session, wherever it is.
+    expected = HOME / "ray_session_latest" / PROMETHEUS_SERVICE_DISCOVERY_FILE
+    assert (DEPLOY / pattern).resolve(strict=False) == expected.resolve(strict=False)
