@@ -184,11 +184,8 @@ class MetricsCore:
             alive = sum(1 for n in cluster["nodes"] if n["alive"])
             families.append(GaugeMetricFamily("rayline_cluster_nodes", "Alive Ray nodes.", alive))
             for key in CLUSTER_TOTALS:
-                families.append(
-                    GaugeMetricFamily(
-                        f"rayline_cluster_{key}",
-                        f"{key.replace('_', ' ').capitalize()}, summed over alive nodes.",
-                        cluster["totals"][key],
-                    )
-                )
+                # `_total` is for counters: cpus_total → rayline_cluster_cpus, and so on.
+                name = f"rayline_cluster_{key.replace('_total', '')}"
+                help_text = f"{key.replace('_', ' ').capitalize()}, summed over alive nodes."
+                families.append(GaugeMetricFamily(name, help_text, cluster["totals"][key]))
         return families

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from rayline.exposition import exposition
-from rayline.request_metrics import Delta, MetricsCore
+import shutil
+import subprocess
+
+from sklearn.datasets import load_iris
+
+from rayline.exposition import exposition, monitoring_families
+from rayline.monitoring.live import Tap
+from rayline.monitoring.monitor import Monitor
+from rayline.request_metrics import CLUSTER_TOTALS, Delta, MetricsCore
 from tests.promtext import samples, types, value
+from tests.unit.routes.fakes import COLUMNS, iris_reference
 
 
 def _delta() -> Delta:
@@ -65,3 +73,29 @@ def test_label_values_are_escaped() -> None:
         )
         == 1
     )
+
+
+def test_promtool_accepts_the_whole_exposition() -> None:
+    """Request, cluster and monitoring families as /metrics serves them pass Prometheus' own
+    linter (`promtool check metrics`: names, types, suffixes, escaping)."""
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is missing: `make prometheus` installs it"
+    core = MetricsCore()
+    delta = _delta()
+    delta.add("predict_model", 'we"ird', "1", 200, 0.01, 1)
+    core.ingest(delta, now=1000.0)
+    reference = iris_reference()
+    tap = Tap()
+    frame = load_iris(as_frame=True).data
+    frame.columns = COLUMNS
+    tap.fold(("iris", "1"), reference, frame, [0] * len(frame))
+    monitor = Monitor({}, None)
+    monitor.ingest(tap.drain(), now=1000.0)
+    monitor.feedback[("iris", "", "unknown")] += 2
+    cluster = {"nodes": [{"alive": True}], "totals": dict.fromkeys(CLUSTER_TOTALS, 1.0)}
+    text = exposition([*core.families(cluster), *monitoring_families(monitor.samples(1001.0))])
+    assert "rayline_feature_drift_score" in text and "rayline_cluster_cpus" in text
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
