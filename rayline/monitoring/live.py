@@ -23,7 +23,7 @@ Key = tuple[str, str]
 """(model name, version)."""
 BUCKET_S = 60.0
 """A window is kept as profiles of this many seconds each."""
-MAX_PENDING_ROWS = 200_000
+MAX_PENDING_ROWS = 50_000
 """Predicted rows a replica holds between two flushes; beyond it, rows are counted, not kept."""
 ID_HEX_TIME = 12
 """A generated prediction id starts with its creation time: 12 hex digits of milliseconds."""

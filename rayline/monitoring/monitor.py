@@ -5,6 +5,7 @@ merged from every replica, the prediction log, feedback counts, and the reports 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,17 +14,20 @@ from typing import Any
 import numpy as np
 
 from rayline.monitoring.drift import DriftReport, MonitoringConfig, drift_report
-from rayline.monitoring.live import Key, LiveBatch, Windows, issued_at
+from rayline.monitoring.live import LiveBatch, Windows, issued_at
+from rayline.monitoring.profile import Profile
 from rayline.monitoring.quality import live_metrics, quality_alarm, training_metrics
 from rayline.state.predictions import Labelled, PredictedRow, PredictionLog
 
 log = logging.getLogger(__name__)
 SERIES_POINTS = 20
 """Points of the live-quality-over-time series."""
-MAX_UNWRITTEN_ROWS = 1_000_000
+MAX_UNWRITTEN_ROWS = 100_000
 """Predicted rows waiting for the database at most; beyond it (the database is down or slow)
 new rows are counted as dropped."""
 DEFAULT = MonitoringConfig()
+Window = tuple[Profile, Profile, float | None]
+"""A version's reference, its merged live window, and when the window's oldest bucket starts."""
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Monitor:
         self.dropped = 0
         self.feedback: dict[tuple[str, str, str], int] = defaultdict(int)
         """(model, version, outcome) → labels received; version is "" when no row was found."""
+        self.lock = threading.Lock()
+        """Guards the in-memory state: `ingest` runs on the event loop, the blocking methods
+        (`write`, `label`, `report`) in threads, several at once."""
 
     def config(self, model: str) -> MonitoringConfig:
         return self.configs.get(model, DEFAULT)
@@ -51,21 +58,24 @@ class Monitor:
     # --- fed by the ingress replicas -----------------------------------------------------
     def ingest(self, batch: LiveBatch, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        self.windows.ingest(batch.profiles, now)
-        room = MAX_UNWRITTEN_ROWS - len(self.unwritten)
-        self.unwritten.extend(batch.predictions[:room])
-        self.dropped += batch.dropped + max(len(batch.predictions) - room, 0)
+        with self.lock:
+            self.windows.ingest(batch.profiles, now)
+            room = MAX_UNWRITTEN_ROWS - len(self.unwritten)
+            self.unwritten.extend(batch.predictions[:room])
+            self.dropped += batch.dropped + max(len(batch.predictions) - room, 0)
 
     def write(self) -> int:
         """Write the pending predicted rows (blocking: run in a thread); a failure keeps them
         for the next try."""
-        if self.log is None or not self.unwritten:
+        with self.lock:
+            rows, self.unwritten = self.unwritten, []
+        if self.log is None or not rows:
             return 0
-        rows, self.unwritten = self.unwritten, []
         try:
             return self.log.add(rows)
         except Exception:
-            self.unwritten = rows + self.unwritten[: MAX_UNWRITTEN_ROWS - len(rows)]
+            with self.lock:
+                self.unwritten = rows + self.unwritten[: MAX_UNWRITTEN_ROWS - len(rows)]
             raise
 
     def prune(self, now: float | None = None) -> int:
@@ -92,6 +102,7 @@ class Monitor:
         found = self.log.label(model, [(i.prediction_id, i.row, i.label) for i in items], now)
         counts = {"received": len(items), "joined": 0, "unknown": 0, "expired": 0}
         retention = self.config(model).retention_s
+        outcomes = []
         for item in items:
             version = found.get((item.prediction_id, item.row))
             if version is not None:
@@ -102,13 +113,17 @@ class Monitor:
                 expired = issued is not None and issued < now - retention
                 outcome = "expired" if expired else "unknown"
             counts[outcome] += 1
-            self.feedback[(model, version, outcome)] += 1
+            outcomes.append((model, version, outcome))
+        with self.lock:
+            for key in outcomes:
+                self.feedback[key] += 1
         return counts
 
     # --- reports ---------------------------------------------------------------------------
     def models(self) -> list[str]:
-        names = {model for model, _ in self.windows.buckets} | set(self.configs)
-        names |= {model for model, _, _ in self.feedback}
+        with self.lock:
+            names = {model for model, _ in self.windows.buckets} | set(self.configs)
+            names |= {model for model, _, _ in self.feedback}
         return sorted(names)
 
     def report(self, model: str, now: float | None = None) -> dict[str, Any]:
@@ -116,35 +131,47 @@ class Monitor:
         reads the prediction log)."""
         now = time.time() if now is None else now
         config = self.config(model)
+        with self.lock:  # a snapshot: merged windows are new profiles, safe to read after
+            windows: dict[str, Window] = {}
+            for version in self.windows.versions(model):
+                key = (model, version)
+                live, since = self.windows.live(key, config.window_s, now)
+                windows[version] = (self.windows.references[key], live, since)
+            feedback = dict(self.feedback)
+            dropped = self.dropped
         labelled = self.log.labelled_versions(model) if self.log is not None else {}
         versions = sorted(
-            set(self.windows.versions(model)) | set(labelled),
-            key=lambda v: int(v) if v.isdigit() else 0,
-            reverse=True,
+            set(windows) | set(labelled), key=lambda v: int(v) if v.isdigit() else 0, reverse=True
         )
         return {
             "model": model,
             "config": config.model_dump(),
-            "versions": [self._version(model, v, config, now) for v in versions],
+            "versions": [
+                self._version(model, v, windows.get(v), feedback, config) for v in versions
+            ],
             "feedback": {
-                outcome: sum(n for (m, _, o), n in self.feedback.items() if (m, o) == key)
+                outcome: sum(n for (m, _, o), n in feedback.items() if (m, o) == key)
                 for outcome in ("joined", "unknown", "expired")
                 for key in [(model, outcome)]
             },
-            "dropped_rows": self.dropped,
+            "dropped_rows": dropped,
         }
 
     def _version(
-        self, model: str, version: str, config: MonitoringConfig, now: float
+        self,
+        model: str,
+        version: str,
+        snapshot: Window | None,
+        feedback: dict[tuple[str, str, str], int],
+        config: MonitoringConfig,
     ) -> dict[str, Any]:
-        key: Key = (model, version)
-        reference = self.windows.references.get(key)
         drift: dict[str, Any]
         window: dict[str, Any] = {"rows": 0, "since": None, "window_s": config.window_s}
-        if reference is None:
+        reference = None
+        if snapshot is None:  # labels only: the window has gone (Metrics restarted, or idle)
             drift = DriftReport("no_reference", 0, [], None, 0.0).to_json()
         else:
-            live, since = self.windows.live(key, config.window_s, now)
+            reference, live, since = snapshot
             window |= {"rows": live.rows, "since": since}
             drift = drift_report(reference, live, config).to_json()
         window["min_rows"] = config.min_rows
@@ -153,9 +180,7 @@ class Monitor:
             "window": window,
             "drift": drift,
             "quality": self._quality(model, version, reference, config),
-            "feedback": {
-                "joined": self.feedback.get((model, version, "joined"), 0),
-            },
+            "feedback": {"joined": feedback.get((model, version, "joined"), 0)},
         }
 
     def _quality(
