@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from rayline.monitoring.profile import Profile
+from rayline.monitoring.profile import Folder, Profile
 from rayline.state.predictions import PredictedRow
 
 Key = tuple[str, str]
@@ -66,13 +66,14 @@ class Tap:
 
     def __init__(self) -> None:
         self.batch = LiveBatch()
+        self.folders: dict[Key, Folder] = {}
 
     def fold(self, key: Key, reference: Profile, frame: pd.DataFrame, predictions: Any) -> None:
         """Count a scored frame into the profile of its model version."""
-        entry = self.batch.profiles.get(key)
-        if entry is None:
-            entry = self.batch.profiles[key] = (reference, reference.empty_like())
-        entry[1].fold(frame, predictions)
+        folder = self.folders.get(key)
+        if folder is None or folder.reference is not reference:
+            folder = self.folders[key] = Folder(reference)
+        folder.fold(frame, predictions)
 
     def keep(self, key: Key, prediction_id: str, predictions: list[Any], now: float) -> None:
         """Keep a request's predicted rows (row i of the request is row i here) for feedback."""
@@ -88,6 +89,10 @@ class Tap:
 
     def drain(self) -> LiveBatch:
         batch, self.batch = self.batch, LiveBatch()
+        for key, folder in self.folders.items():
+            if folder.rows:
+                batch.profiles[key] = (folder.reference, folder.profile())
+        self.folders = {}
         return batch
 
 

@@ -11,6 +11,8 @@ squares, min and max; categories as counts of the reference's most frequent valu
 from __future__ import annotations
 
 import itertools
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -79,13 +81,13 @@ class Column:
             self.low = min(self.low, float(present.min()))
             self.high = max(self.high, float(present.max()))
             return
-        labels = pd.Series(values, dtype=object)
-        present = labels[labels.notna()]
-        self.missing += len(labels) - len(present)
         index = {name: i for i, name in enumerate(self.categories)}
         other = len(self.categories) - 1
-        for value, count in present.astype(str).value_counts(sort=False).items():
-            self.counts[index.get(str(value), other)] += int(count)
+        for value, count in Counter(_label(v) for v in np.asarray(values).tolist()).items():
+            if value is None:
+                self.missing += count
+            else:
+                self.counts[index.get(value, other)] += count
 
     def merge(self, other: Column) -> None:
         """Add `other`'s counts (a column of the same edges or categories)."""
@@ -238,3 +240,89 @@ def _column_for(values: pd.Series) -> Column:
     top = values.dropna().astype(str).value_counts().index[:TOP_K].tolist()
     categories = [str(c) for c in top if c != OTHER] + [OTHER]
     return Column("categorical", np.zeros(len(categories), np.int64), [], categories)
+
+
+def _label(value: Any) -> str | None:
+    """A categorical value as the text its bin is named by (None: missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+class Folder:
+    """The serving path's live profile of one model version: every numeric feature binned in a
+    few whole-matrix numpy operations per batch (edges padded to one width with +inf), however
+    many features; `profile()` turns it into a `Profile` of the reference's shape."""
+
+    def __init__(self, reference: Profile) -> None:
+        self.reference = reference
+        self.numeric = [n for n in reference.features if reference.columns[n].kind == "numeric"]
+        self.categorical = [n for n in reference.features if n not in self.numeric]
+        width = max((len(reference.columns[n].edges) for n in self.numeric), default=0)
+        self.edges = np.full((len(self.numeric), width), np.inf)
+        for row, name in enumerate(self.numeric):
+            edges = reference.columns[name].edges
+            self.edges[row, : len(edges)] = edges
+        features = len(self.numeric)
+        self.counts = np.zeros((features, width + 1), np.int64)
+        self.offsets = np.arange(features) * (width + 1)
+        self.missing = np.zeros(features, np.int64)
+        self.total = np.zeros(features)
+        self.squares = np.zeros(features)
+        self.low = np.full(features, np.inf)
+        self.high = np.full(features, -np.inf)
+        self.rest = Profile(
+            {
+                n: reference.columns[n].empty_like()
+                for n in (*self.categorical, PREDICTION)
+                if n in reference.columns
+            },
+            task=reference.task,
+        )
+        self.rows = 0
+
+    def fold(self, frame: pd.DataFrame, predictions: Any) -> None:
+        """Count a scored frame (the model's input columns) and its predictions."""
+        if self.numeric:
+            if list(frame.columns) == self.numeric:
+                matrix = frame.to_numpy(dtype=np.float64)
+            else:
+                matrix = frame[self.numeric].to_numpy(dtype=np.float64)
+            absent = np.isnan(matrix)
+            bins = (self.edges[None, :, :] <= matrix[:, :, None]).sum(axis=2) + self.offsets
+            self.counts += np.bincount(bins[~absent], minlength=self.counts.size).reshape(
+                self.counts.shape
+            )
+            self.missing += absent.sum(axis=0)
+            present = np.where(absent, 0.0, matrix)
+            self.total += present.sum(axis=0)
+            self.squares += (present * present).sum(axis=0)
+            self.low = np.fmin(self.low, np.fmin.reduce(matrix, axis=0))
+            self.high = np.fmax(self.high, np.fmax.reduce(matrix, axis=0))
+        for name in self.categorical:
+            if name in frame:
+                self.rest.columns[name].fold(frame[name].to_numpy())
+        if PREDICTION in self.rest.columns:
+            self.rest.columns[PREDICTION].fold(np.asarray(predictions))
+        self.rows += len(frame)
+
+    def profile(self) -> Profile:
+        """What was folded, as a `Profile` with the reference's columns in its order."""
+        columns: dict[str, Column] = {}
+        for name in self.reference.columns:
+            if name in self.rest.columns:
+                columns[name] = self.rest.columns[name]
+                continue
+            row = self.numeric.index(name)
+            bins = len(self.reference.columns[name].edges) + 1
+            columns[name] = Column(
+                "numeric",
+                self.counts[row, :bins].copy(),
+                list(self.reference.columns[name].edges),
+                missing=int(self.missing[row]),
+                total=float(self.total[row]),
+                squares=float(self.squares[row]),
+                low=float(self.low[row]),
+                high=float(self.high[row]),
+            )
+        return Profile(columns, self.rows, {}, self.reference.task)

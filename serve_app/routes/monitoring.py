@@ -25,13 +25,15 @@ FEEDBACK_RETRY_AFTER_S = 5
 """Retry-After (seconds) while the state database cannot take feedback."""
 MAX_LABELS = 10_000
 """Labels one feedback request may carry."""
+MAX_ROW = 2**31 - 1
+"""The largest row index the prediction log stores (a 32-bit integer column)."""
 
 
 # --- the contract ------------------------------------------------------------------------
 class Label(Strict):
     prediction_id: str = Field(min_length=1, max_length=128)
     """The `X-Prediction-Id` of the prediction's answer."""
-    row: int = Field(0, ge=0)
+    row: int = Field(0, ge=0, le=MAX_ROW)
     """Which row of that request (0 for single-row requests)."""
     label: str | int | float | bool
     """The true class (classification) or value (regression)."""

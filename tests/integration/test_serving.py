@@ -13,6 +13,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from serve_app.routes import ENDPOINTS
+from tests.promtext import samples, value
 from tests.stack import Stack
 from tests.waiting import wait_until
 
@@ -192,13 +193,11 @@ def test_registry_routes_and_metrics(serving: Stack) -> None:
     assert [c["name"] for c in schema["inputs"]] == COLUMNS
     assert set(schema["input_example"]) == set(COLUMNS)
     serving.http("POST", "/v1/models/iris_it/predict", {"instances": [ROW]})
-    counted = (
-        'rayline_requests_total{route="predict_model",model="iris_it",version="1",status="200"}'
-    )
+    counted = {"route": "predict_model", "model": "iris_it", "version": "1", "status": "200"}
 
     def metrics_with_it() -> str | None:
         text: str = serving.http("GET", "/metrics")[1]
-        return text if counted in text else None
+        return text if value(samples(text), "rayline_requests_total", **counted) else None
 
     # The ingress hands its counters to the Metrics deployment once a second.
     text = wait_until(metrics_with_it, 30, "the prediction in /metrics")

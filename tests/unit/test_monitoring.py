@@ -27,7 +27,14 @@ from rayline.monitoring.drift import (
 )
 from rayline.monitoring.live import Tap, Windows, issued_at, new_prediction_id
 from rayline.monitoring.monitor import FeedbackItem, Monitor
-from rayline.monitoring.profile import OTHER, PREDICTION, Column, Profile, reference_profile
+from rayline.monitoring.profile import (
+    OTHER,
+    PREDICTION,
+    Column,
+    Folder,
+    Profile,
+    reference_profile,
+)
 from rayline.monitoring.quality import live_metrics, quality_alarm, training_metrics
 from rayline.state import StateStore
 from rayline.state.predictions import PredictedRow, PredictionLog
@@ -313,3 +320,34 @@ def test_regression_quality_compares_errors_with_the_test_errors() -> None:
     config = MonitoringConfig(min_labels=100)
     assert quality_alarm("regression", live, training, 200, config) == (True, 0.25)
     assert quality_alarm("regression", live, training, 50, config) == (None, None)
+
+
+def test_the_serving_folder_counts_exactly_what_the_column_by_column_fold_counts() -> None:
+    frame = pd.DataFrame(
+        {
+            "x": RNG.normal(size=500),
+            "few": RNG.integers(0, 3, 500).astype(float),
+            "colour": RNG.choice(["red", "green", "blue"], 500),
+            "y": RNG.exponential(size=500),
+        }
+    )
+    reference = reference_profile(frame, RNG.integers(0, 2, 500), "classification", {}, [0, 1])
+    live = frame.sample(300, random_state=1).reset_index(drop=True)
+    live.loc[[3, 7], "x"] = np.nan
+    live.loc[5, "colour"] = None
+    live.loc[9, "x"] = 1e9  # beyond every edge
+    predictions = RNG.integers(0, 3, 300)  # class 2 was never predicted: OTHER
+    slow = reference.empty_like()
+    slow.fold(live, predictions)
+    folder = Folder(reference)
+    folder.fold(live.iloc[:100], predictions[:100])
+    folder.fold(live.iloc[100:].reset_index(drop=True), predictions[100:])
+    fast = folder.profile()
+    assert fast.rows == slow.rows == 300
+    for name, column in slow.columns.items():
+        got = fast.columns[name]
+        assert got.counts.tolist() == column.counts.tolist(), name
+        assert (got.missing, got.low, got.high) == (column.missing, column.low, column.high)
+        assert got.total == pytest.approx(column.total)
+        assert got.squares == pytest.approx(column.squares)
+    assert fast.columns["x"].missing == 2 and fast.columns["colour"].missing == 1

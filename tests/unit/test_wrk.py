@@ -90,6 +90,7 @@ def _scenario(rps: dict[str, float], rows: int, floor: float) -> dict[str, Any]:
 
 def _result(scale: float) -> dict[str, Any]:
     c32 = {"rayline": 1200.0 * scale, "mlflow": 300.0, "lean": 600.0, "mlserver": 800.0}
+    c32["rayline_unmonitored"] = 1250.0 * scale
     return {
         "scenarios": {
             "rows1_c1": _scenario(
@@ -115,6 +116,7 @@ def test_serving_summary_has_every_ratio_for_both_models() -> None:
     assert summary["throughput_ratio_c32"] == 4.0 and summary["throughput_ratio_c1"] == 2.0
     assert summary["p99_ratio_open"] == 0.25 and summary["floor_fraction_c32"] == 0.05
     assert summary["rows_ratio_1000"] == 2.0 and summary["floor_fraction_1000"] == 0.5
+    assert summary["monitoring_ratio_c32"] == 0.96
     assert summary["errors"] == 1 and summary["predictions_agree"] is True
     assert summary["lean_ratio_c32_lr"] == 4.0 and summary["rayline_rps_c32_lr"] == 2400.0
     # Every serving target of the README table has its figure, for each model.

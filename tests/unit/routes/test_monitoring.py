@@ -78,6 +78,10 @@ def test_feedback_joins_labels_to_earlier_predictions(ctx: Context, client: Test
     assert unserved.json() == {"received": 3, "joined": 0, "unknown": 3, "expired": 0}
     empty = client.post("/v1/models/iris/feedback", json={"labels": []}, headers=PREDICT)
     assert empty.status_code == 422
+    # A row index the database cannot hold is refused, not a 500.
+    huge = {"labels": [{"prediction_id": pid, "row": 10**30, "label": 0}]}
+    refused = client.post("/v1/models/iris/feedback", json=huge, headers=PREDICT)
+    assert refused.status_code == 422 and "row" in refused.json()["detail"]
     assert client.post("/v1/models/iris/feedback", json={"labels": labels}).status_code == 401
 
 
