@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 
 from rayline.monitoring.profile import Folder, Profile
-from rayline.state.predictions import PredictedRow
+from rayline.state.predictions import PredictedRequest
 
 Key = tuple[str, str]
 """(model name, version)."""
 BUCKET_S = 60.0
 """A window is kept as profiles of this many seconds each."""
-MAX_PENDING_ROWS = 50_000
+MAX_PENDING_ROWS = 200_000
 """Predicted rows a replica holds between two flushes; beyond it, rows are counted, not kept."""
 ID_HEX_TIME = 12
 """A generated prediction id starts with its creation time: 12 hex digits of milliseconds."""
@@ -53,7 +53,9 @@ class LiveBatch:
     flush, and the predictions to keep for feedback."""
 
     profiles: dict[Key, tuple[Profile, Profile]] = field(default_factory=dict)
-    predictions: list[PredictedRow] = field(default_factory=list)
+    predictions: list[PredictedRequest] = field(default_factory=list)
+    pending_rows: int = 0
+    """Predicted rows in `predictions`."""
     dropped: int = 0
     """Predicted rows not kept because the replica's pending list was full."""
 
@@ -76,16 +78,14 @@ class Tap:
         folder.fold(frame, predictions)
 
     def keep(self, key: Key, prediction_id: str, predictions: list[Any], now: float) -> None:
-        """Keep a request's predicted rows (row i of the request is row i here) for feedback."""
-        pending = self.batch.predictions
-        if len(pending) + len(predictions) > MAX_PENDING_ROWS:
-            self.batch.dropped += len(predictions)
+        """Keep a request's predictions (row i of the request is row i here) for feedback."""
+        batch = self.batch
+        if batch.pending_rows + len(predictions) > MAX_PENDING_ROWS:
+            batch.dropped += len(predictions)
             return
         model, version = key
-        pending.extend(
-            PredictedRow(model, prediction_id, row, version, value, now)
-            for row, value in enumerate(predictions)
-        )
+        batch.predictions.append(PredictedRequest(model, prediction_id, version, predictions, now))
+        batch.pending_rows += len(predictions)
 
     def drain(self) -> LiveBatch:
         batch, self.batch = self.batch, LiveBatch()

@@ -17,12 +17,12 @@ from rayline.monitoring.drift import DriftReport, MonitoringConfig, drift_report
 from rayline.monitoring.live import LiveBatch, Windows, issued_at
 from rayline.monitoring.profile import Profile
 from rayline.monitoring.quality import live_metrics, quality_alarm, training_metrics
-from rayline.state.predictions import Labelled, PredictedRow, PredictionLog
+from rayline.state.predictions import Labelled, PredictedRequest, PredictionLog
 
 log = logging.getLogger(__name__)
 SERIES_POINTS = 20
 """Points of the live-quality-over-time series."""
-MAX_UNWRITTEN_ROWS = 100_000
+MAX_UNWRITTEN_ROWS = 1_000_000
 """Predicted rows waiting for the database at most; beyond it (the database is down or slow)
 new rows are counted as dropped."""
 DEFAULT = MonitoringConfig()
@@ -44,7 +44,8 @@ class Monitor:
         self.configs = configs
         self.log = log_
         self.windows = Windows()
-        self.unwritten: list[PredictedRow] = []
+        self.unwritten: list[PredictedRequest] = []
+        self.unwritten_rows = 0
         self.dropped = 0
         self.feedback: dict[tuple[str, str, str], int] = defaultdict(int)
         """(model, version, outcome) → labels received; version is "" when no row was found."""
@@ -60,22 +61,29 @@ class Monitor:
         now = time.time() if now is None else now
         with self.lock:
             self.windows.ingest(batch.profiles, now)
-            room = MAX_UNWRITTEN_ROWS - len(self.unwritten)
-            self.unwritten.extend(batch.predictions[:room])
-            self.dropped += batch.dropped + max(len(batch.predictions) - room, 0)
+            self.dropped += batch.dropped
+            if self.unwritten_rows + batch.pending_rows > MAX_UNWRITTEN_ROWS:
+                self.dropped += batch.pending_rows  # the database is down or slow
+            else:
+                self.unwritten.extend(batch.predictions)
+                self.unwritten_rows += batch.pending_rows
 
     def write(self) -> int:
         """Write the pending predicted rows (blocking: run in a thread); a failure keeps them
         for the next try."""
+        if self.log is None:
+            return 0
         with self.lock:
-            rows, self.unwritten = self.unwritten, []
-        if self.log is None or not rows:
+            requests, self.unwritten = self.unwritten, []
+            rows, self.unwritten_rows = self.unwritten_rows, 0
+        if not requests:
             return 0
         try:
-            return self.log.add(rows)
+            return self.log.add(requests)
         except Exception:
-            with self.lock:
-                self.unwritten = rows + self.unwritten[: MAX_UNWRITTEN_ROWS - len(rows)]
+            with self.lock:  # keep them for the next try; newer ones may be dropped meanwhile
+                self.unwritten = requests + self.unwritten
+                self.unwritten_rows += rows
             raise
 
     def prune(self, now: float | None = None) -> int:

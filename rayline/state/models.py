@@ -74,10 +74,12 @@ class ScheduleRun(Base):
 
 
 class Prediction(Base):
-    """One predicted row, kept for a while so that feedback labels can be joined to it."""
+    """One prediction request's answers, kept for a while so that feedback labels can be joined
+    to its rows. One row per request, not per predicted row: a 10,000-row request is one
+    insert."""
 
     __tablename__ = "predictions"
-    # Retention deletes the oldest rows of a model; quality reads a version's newest labels.
+    # Retention deletes the oldest requests of a model; quality reads a version's newest labels.
     __table_args__ = (
         Index("ix_predictions_model_created", "model", "created_at"),
         Index("ix_predictions_model_version_labelled", "model", "version", "labelled_at"),
@@ -85,11 +87,13 @@ class Prediction(Base):
 
     model: Mapped[str] = mapped_column(String(255), primary_key=True)
     prediction_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    row: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[str] = mapped_column(String(32))
+    rows: Mapped[int] = mapped_column(Integer)
     predicted: Mapped[str] = mapped_column(Text)
-    """The prediction as JSON (a class label or a number)."""
+    """The predictions of the request's rows, a JSON list (class labels or numbers)."""
     created_at: Mapped[float] = mapped_column(Double)
-    label: Mapped[str | None] = mapped_column(Text)
-    """The true value from feedback, as JSON."""
+    labels: Mapped[str | None] = mapped_column(Text)
+    """The true values from feedback, a JSON object by row index."""
+    labelled: Mapped[int] = mapped_column(Integer, default=0)
+    """How many of the request's rows have a label."""
     labelled_at: Mapped[float | None] = mapped_column(Double)

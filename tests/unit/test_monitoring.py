@@ -37,7 +37,7 @@ from rayline.monitoring.profile import (
 )
 from rayline.monitoring.quality import live_metrics, quality_alarm, training_metrics
 from rayline.state import StateStore
-from rayline.state.predictions import PredictedRow, PredictionLog
+from rayline.state.predictions import PredictedRequest, PredictionLog
 
 RNG = np.random.default_rng(0)
 
@@ -269,17 +269,28 @@ def test_feedback_joins_by_id_and_row_and_counts_the_rest(log: PredictionLog) ->
 
 
 def test_a_reused_id_keeps_the_first_prediction(log: PredictionLog) -> None:
-    log.add([PredictedRow("m", "id-1", 0, "1", "a", 1.0)])
-    log.add([PredictedRow("m", "id-1", 0, "2", "b", 2.0)])
+    log.add([PredictedRequest("m", "id-1", "1", ["a"], 1.0)])
+    log.add([PredictedRequest("m", "id-1", "2", ["b"], 2.0)])
     log.label("m", [("id-1", 0, "a")])
     assert [(r.version, r.predicted) for r in log.labelled("m", "1", 5)] == [("1", "a")]
 
 
+def test_labels_join_rows_of_multi_row_requests_and_can_be_corrected(log: PredictionLog) -> None:
+    log.add([PredictedRequest("m", "batch", "1", [0, 1, 2], 1.0)])
+    found = log.label("m", [("batch", 0, 0), ("batch", 2, 1), ("batch", 3, 1)], now=5.0)
+    assert found == {("batch", 0): "1", ("batch", 2): "1"}  # there is no row 3
+    log.label("m", [("batch", 2, 2)], now=6.0)  # a corrected label replaces the first
+    pairs = sorted((r.predicted, r.label) for r in log.labelled("m", "1", 10))
+    assert pairs == [(0, 0), (2, 2)]
+    assert log.labelled_versions("m") == {"1": 2}
+    assert len(log.labelled("m", "1", 1)) == 1
+
+
 def test_retention_by_age_and_by_rows(log: PredictionLog) -> None:
-    log.add(PredictedRow("m", f"id-{i}", 0, "1", 0, float(i)) for i in range(100))
-    log.add([PredictedRow("other", "x", 0, "1", 0, 0.0)])
-    assert log.prune("m", older_than=10.0, keep_rows=1000) == 10
-    assert log.prune("m", older_than=0.0, keep_rows=50) == 40
+    log.add(PredictedRequest("m", f"id-{i}", "1", [0, 1], float(i)) for i in range(100))
+    log.add([PredictedRequest("other", "x", "1", [0], 0.0)])
+    assert log.prune("m", older_than=10.0, keep_rows=1000) == 10  # requests 0-9
+    assert log.prune("m", older_than=0.0, keep_rows=100) == 40  # 50 requests of 2 rows stay
     assert set(log.models()) == {"m", "other"}
     assert log.label("m", [("id-49", 0, 1), ("id-50", 0, 1)]) == {("id-50", 0): "1"}
 

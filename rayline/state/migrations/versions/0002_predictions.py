@@ -1,4 +1,4 @@
-"""Predicted rows kept for feedback labels (monitoring).
+"""Prediction requests kept for feedback labels (monitoring).
 
 Revision ID: 0002
 Revises: 0001
@@ -23,13 +23,14 @@ def upgrade() -> None:
         "predictions",
         sa.Column("model", sa.String(length=255), nullable=False),
         sa.Column("prediction_id", sa.String(length=128), nullable=False),
-        sa.Column("row", sa.Integer(), nullable=False),
         sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("predicted", sa.Text(), nullable=False),
         sa.Column("created_at", sa.Double(), nullable=False),
-        sa.Column("label", sa.Text(), nullable=True),
+        sa.Column("labels", sa.Text(), nullable=True),
+        sa.Column("labelled", sa.Integer(), nullable=False),
         sa.Column("labelled_at", sa.Double(), nullable=True),
-        sa.PrimaryKeyConstraint("model", "prediction_id", "row", name=op.f("pk_predictions")),
+        sa.PrimaryKeyConstraint("model", "prediction_id", name=op.f("pk_predictions")),
     )
     with op.batch_alter_table("predictions", schema=None) as batch_op:
         batch_op.create_index("ix_predictions_model_created", ["model", "created_at"], unique=False)
