@@ -37,7 +37,6 @@ PRUNE_INTERVAL_S = 600.0
 ARRIVAL_S = 3.0
 """A prediction reaches this deployment within this many seconds of its answer (the ingress
 flushes every `flush_interval_s`, 1 s by default); feedback for a younger one waits for it."""
-"""How often the prediction log's retention is applied."""
 CLUSTER_CACHE_S = 2.0
 """How long the cluster's state is answered from cache: the UI polls it from every tab."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ MAX_PENDING_ROWS = 200_000
 """Predicted rows a replica holds between two flushes; beyond it, rows are counted, not kept."""
 ID_HEX_TIME = 12
 """A generated prediction id starts with its creation time: 12 hex digits of milliseconds."""
+
+
+def newest_first(versions: Iterable[str]) -> list[str]:
+    """Registry version numbers, highest first."""
+    return sorted(versions, key=lambda v: int(v) if v.isdigit() else 0, reverse=True)
 
 
 def new_prediction_id(now: float | None = None) -> str:
@@ -130,5 +136,4 @@ class Windows:
 
     def versions(self, model: str) -> list[str]:
         """Versions of `model` with a window, newest (highest) first."""
-        found = [v for m, v in self.buckets if m == model]
-        return sorted(found, key=lambda v: int(v) if v.isdigit() else 0, reverse=True)
+        return newest_first(v for m, v in self.buckets if m == model)

@@ -4,7 +4,6 @@ merged from every replica, the prediction log, feedback counts, and the reports 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -14,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from rayline.monitoring.drift import DriftReport, MonitoringConfig, drift_report
-from rayline.monitoring.live import LiveBatch, Windows, issued_at
+from rayline.monitoring.live import LiveBatch, Windows, issued_at, newest_first
 from rayline.monitoring.profile import Profile
 from rayline.monitoring.quality import live_metrics, quality_alarm, training_metrics
 from rayline.state.predictions import Labelled, PredictedRequest, PredictionLog
 
-log = logging.getLogger(__name__)
 SERIES_POINTS = 20
 """Points of the live-quality-over-time series."""
 MAX_UNWRITTEN_ROWS = 1_000_000
@@ -148,9 +146,7 @@ class Monitor:
             feedback = dict(self.feedback)
             dropped = self.dropped
         labelled = self.log.labelled_versions(model) if self.log is not None else {}
-        versions = sorted(
-            set(windows) | set(labelled), key=lambda v: int(v) if v.isdigit() else 0, reverse=True
-        )
+        versions = newest_first(set(windows) | set(labelled))
         return {
             "model": model,
             "config": config.model_dump(),

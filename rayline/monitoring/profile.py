@@ -161,15 +161,6 @@ class Profile:
     def features(self) -> list[str]:
         return [name for name in self.columns if name != PREDICTION]
 
-    def fold(self, frame: pd.DataFrame, predictions: Any) -> None:
-        """Count a scored frame (the model's input columns) and its predictions."""
-        for name in self.features:
-            if name in frame:
-                self.columns[name].fold(frame[name].to_numpy())
-        if PREDICTION in self.columns:
-            self.columns[PREDICTION].fold(np.asarray(predictions))
-        self.rows += len(frame)
-
     def merge(self, other: Profile) -> Profile:
         """Add `other` (a profile of the same reference) into this one; returns self."""
         for name, column in other.columns.items():

@@ -214,13 +214,20 @@ class Engine:
                 self._start(spec, scheduled, submission_id(spec.name, scheduled), trigger, 0, now)
         self._retry_if_due(spec, now)
 
+    def _time_to_look(self, name: str, every_s: float, now: datetime) -> bool:
+        """Whether an on_new_data / on_drift schedule looks again now (`check_every_s` since
+        its last look); a look is recorded."""
+        last = self._checked.get(name)
+        if last is not None and (now - last).total_seconds() < every_s:
+            return False
+        self._checked[name] = now
+        return True
+
     def _check_data(self, record: ScheduleRecord, spec: ScheduleSpec, now: datetime) -> None:
         trigger = spec.on_new_data
         assert trigger is not None
-        last = self._checked.get(spec.name)
-        if last is not None and (now - last).total_seconds() < trigger.check_every_s:
+        if not self._time_to_look(spec.name, trigger.check_every_s, now):
             return
-        self._checked[spec.name] = now
         source = trigger.source or self._dataset_source(spec)
         current = fingerprint(source, self.settings)
         if record.fingerprint_seen_at is None:
@@ -248,10 +255,8 @@ class Engine:
     def _check_drift(self, record: ScheduleRecord, spec: ScheduleSpec, now: datetime) -> None:
         trigger = spec.on_drift
         assert trigger is not None
-        last = self._checked.get(spec.name)
-        if last is not None and (now - last).total_seconds() < trigger.check_every_s:
+        if not self._time_to_look(spec.name, trigger.check_every_s, now):
             return
-        self._checked[spec.name] = now
         if record.last_fire is not None and now.timestamp() - record.last_fire < trigger.cooldown_s:
             return
         if self.monitoring is None:

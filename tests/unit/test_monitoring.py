@@ -55,9 +55,10 @@ def _reference() -> Profile:
 
 
 def _live(reference: Profile, frame: pd.DataFrame, predictions: np.ndarray) -> Profile:
-    live = reference.empty_like()
-    live.fold(frame, predictions)
-    return live
+    """The live profile serving folds from these rows."""
+    folder = Folder(reference)
+    folder.fold(frame, predictions)
+    return folder.profile()
 
 
 def _resample(n: int, seed: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
@@ -148,10 +149,12 @@ def test_merging_is_associative() -> None:
 def test_a_million_rows_take_no_more_memory_than_a_hundred() -> None:
     reference = _reference()
     frame, predictions = _resample(100)
-    live = _live(reference, frame, predictions)
-    size = len(json.dumps(live.to_json()))
+    folder = Folder(reference)
+    folder.fold(frame, predictions)
+    size = len(json.dumps(folder.profile().to_json()))
     big = pd.concat([frame] * 10_000, ignore_index=True)
-    live.fold(big, np.tile(predictions, 10_000))
+    folder.fold(big, np.tile(predictions, 10_000))
+    live = folder.profile()
     assert live.rows == 1_000_100
     assert len(json.dumps(live.to_json())) <= size + 30 * 8 * 12  # a few more digits per count
 
@@ -348,8 +351,11 @@ def test_the_serving_folder_counts_exactly_what_the_column_by_column_fold_counts
     live.loc[5, "colour"] = None
     live.loc[9, "x"] = 1e9  # beyond every edge
     predictions = RNG.integers(0, 3, 300)  # class 2 was never predicted: OTHER
-    slow = reference.empty_like()
-    slow.fold(live, predictions)
+    slow = reference.empty_like()  # each column on its own, as the reference was counted
+    for name in reference.features:
+        slow.columns[name].fold(live[name].to_numpy())
+    slow.columns[PREDICTION].fold(predictions)
+    slow.rows = len(live)
     folder = Folder(reference)
     folder.fold(live.iloc[:100], predictions[:100])
     folder.fold(live.iloc[100:].reset_index(drop=True), predictions[100:])
