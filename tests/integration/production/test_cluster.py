@@ -17,6 +17,7 @@ from rayline.stack import ray_temp_dir
 from rayline.stack.harness import BIN
 from rayline.stack.profiles import port_free
 from tests.integration.production.cluster import REDIS, Production, gcs_process, wait_for
+from tests.waiting import NotYet
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,19 @@ def test_sweep_trials_run_on_both_nodes(production: Production, iris_prod: dict[
 def test_ingress_replicas_serve_from_both_nodes(
     production: Production, iris_prod: dict[str, Any]
 ) -> None:
-    replicas = production.state("actors", class_name="ServeReplica:rayline:Ingress", state="ALIVE")
-    nodes = {a["node_id"] for a in replicas}
-    assert nodes == {production.head_node, production.worker_node}, replicas
+    both = {production.head_node, production.worker_node}
+
+    def running_on_both() -> set[str] | None:
+        # Serve's own view: a replica counts once it is RUNNING (a redeploy in another test of
+        # the package replaces them, and /ready answers as soon as the first one runs).
+        app = production.stack.serve_app()
+        replicas = (app.get("deployments") or {}).get("Ingress", {}).get("replicas") or []
+        seen = [(r["node_id"], r["state"]) for r in replicas]
+        if {node for node, state in seen if state == "RUNNING"} != both:
+            raise NotYet(seen)
+        return both
+
+    wait_for("a RUNNING Ingress replica on each node", running_on_both, 180)
     # HAProxy on the head spreads requests over both; every answer is the model's.
     for _ in range(6):
         status, body = production.predict()
