@@ -216,7 +216,7 @@ def run_model(model: LoadedModel, frame: pd.DataFrame, want_proba: bool) -> dict
         "classes": model.classes,
     }
     if proba is not None:
-        result["probabilities"] = np.round(proba, 6).tolist()
+        result["probabilities"] = proba.tolist()
     return result
 
 

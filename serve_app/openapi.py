@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from serve_app.http.endpoint import JSON, Endpoint
+from serve_app.http.endpoint import JSON, OCTET, Endpoint
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
@@ -44,11 +44,13 @@ ERROR_NAMES = {
     "503": "NotReady",
 }
 """Status → the name of its response in `components/responses`."""
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
+ERROR_SCHEMAS = {
+    key: {"type": "object", "properties": {key: {"type": "string"}}, "required": [key]}
+    for key in ("detail", "error")
 }
+"""An error body by `Endpoint.error_key`: `{"detail": ...}`, V2's `{"error": ...}`."""
+ERROR_MODELS = {"detail": "Error", "error": "V2Error"}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 PATH_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"}
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
@@ -68,7 +70,7 @@ def openapi_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
 
 @functools.cache
 def _document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    components: dict[str, Any] = {ERROR_MODELS[k]: v for k, v in ERROR_SCHEMAS.items()}
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
         paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, components)
@@ -83,10 +85,11 @@ def _document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "responses": {
-                ERROR_NAMES[status]: {
+                _error_name(status, key): {
                     "description": text,
-                    "content": {JSON: {"schema": {"$ref": REF.format(model="Error")}}},
+                    "content": {JSON: {"schema": {"$ref": REF.format(model=model)}}},
                 }
+                for key, model in ERROR_MODELS.items()
                 for status, text in ERRORS.items()
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -112,8 +115,12 @@ def _operation(e: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         content = {JSON: {"schema": _reference(e.body, components)}}
         if "text/csv" in e.media:
             content["text/csv"] = {"schema": {"type": "string"}}
+        if OCTET in e.media:  # the JSON header, then the inputs' bytes
+            content[OCTET] = BINARY
         operation["requestBody"] = {"required": True, "content": content}
     answer = TEXT if e.response is None else {JSON: {"schema": _reference(e.response, components)}}
+    if e.binary:  # the JSON header, then the outputs' bytes
+        answer = {**answer, OCTET: BINARY}
     responses: dict[str, Any] = {
         str(e.status): {"description": HTTPStatus(e.status).phrase, "content": answer}
     }
@@ -123,9 +130,14 @@ def _operation(e: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     for status in ERRORS:
         if status in responses or (status in ("401", "403") and not e.role):
             continue
-        responses[status] = {"$ref": f"#/components/responses/{ERROR_NAMES[status]}"}
+        responses[status] = {"$ref": f"#/components/responses/{_error_name(status, e.error_key)}"}
     operation["responses"] = responses
     return operation
+
+
+def _error_name(status: str, key: str) -> str:
+    """The name in `components/responses` of the error `status` with its message under `key`."""
+    return ("V2" if key == "error" else "") + ERROR_NAMES[status]
 
 
 def _reference(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:

@@ -80,6 +80,7 @@ class Slot:
             ],
             "input_example": example_record(model),
             "classes": model.classes,
+            "probabilities": hasattr(model.model, "predict_proba"),
             "status": "ready",
             "last_error": self.last_error,
             "checked_at": self.checked_at,

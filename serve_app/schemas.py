@@ -118,11 +118,22 @@ class MlflowRequest(Strict):
 
 
 class V2Tensor(Strict):
-    name: str
-    shape: list[int]
+    """An input tensor: `data` in JSON (flat or nested, row-major), or its bytes after the
+    JSON header (binary tensor data extension: `parameters.binary_data_size`)."""
+
+    name: str = Field(min_length=1, max_length=256)
+    shape: list[int] = Field(min_length=1, max_length=8)
     datatype: str
-    data: list[Any]
+    """BOOL, UINT8-64, INT8-64, FP16/32/64 or BYTES."""
+    data: list[Any] | None = None
     parameters: dict[str, Any] | None = None
+
+
+class V2RequestedOutput(Strict):
+    name: str
+    """`predict`, or `predict_proba` for a classifier with probabilities."""
+    parameters: dict[str, Any] | None = None
+    """`binary_data: true` answers this output as bytes after the JSON header."""
 
 
 class V2Request(Strict):
@@ -130,8 +141,10 @@ class V2Request(Strict):
 
     id: str | None = None
     inputs: list[V2Tensor] = Field(min_length=1)
-    outputs: list[dict[str, Any]] | None = None
+    outputs: list[V2RequestedOutput] | None = None
+    """The outputs to answer; all of them when absent."""
     parameters: dict[str, Any] | None = None
+    """`binary_data_output: true` answers every output as bytes after the JSON header."""
 
 
 class AliasRequest(Strict):

@@ -81,7 +81,9 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
         started = time.perf_counter()
         model, version, batch = "", "", None
         if context.inflight >= context.args.max_inflight:
-            response: Response = error(429, "too many requests in flight; retry shortly", 1)
+            response: Response = error(
+                429, "too many requests in flight; retry shortly", 1, endpoint.error_key
+            )
             context.delta.add(endpoint.name, "", "", 429, 0.0, None)
             return response
         context.inflight += 1
@@ -97,7 +99,7 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             else:
                 response = result
         except Exception as exc:
-            response = error_response(exc, route)
+            response = error_response(exc, route, endpoint.error_key)
         finally:
             context.inflight -= 1
         prediction_id = getattr(request.state, "prediction_id", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,9 +46,23 @@ def validation_detail(exc: ValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+@dataclass
+class Framed:
+    """The body of a `binary` route: its JSON header validated into the row's body model, and
+    the bytes after the header (empty without `Inference-Header-Content-Length`)."""
+
+    header: Any
+    data: bytes
+
+
+HEADER_LENGTH = "inference-header-content-length"
+
+
 async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:
-    """The body as `endpoint.body` (CSV as `Rows`); 415, 413, 400 or 422 when it cannot be."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    """The body as `endpoint.body` (CSV as `Rows`, a `binary` row's as `Framed`); 415, 413,
+    400 or 422 when it cannot be."""
+    given = request.headers.get("content-type")
+    media = (given or endpoint.untyped or "").split(";")[0].strip().lower()
     if media not in endpoint.media:
         raise HttpError(415, f"send the body as {' or '.join(endpoint.media)}")
     raw = await _read_limited(request, limit)
@@ -56,6 +71,22 @@ async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:
             return parse_csv(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise HttpError(400, "CSV body is not UTF-8") from None
+    tail = b""
+    if endpoint.binary:
+        size = len(raw)
+        length = request.headers.get(HEADER_LENGTH)
+        if length is not None:
+            if not is_number(length) or int(length) > len(raw):
+                raise HttpError(
+                    400, "Inference-Header-Content-Length: the length of the body's JSON header"
+                )
+            size = int(length)
+        raw, tail = raw[:size], bytes(raw[size:])
+    header = _validate(endpoint, raw)
+    return Framed(header, tail) if endpoint.binary else header
+
+
+def _validate(endpoint: Endpoint, raw: bytearray) -> Any:
     try:
         data = json.loads(raw, parse_int=_bounded_int)
     except _HugeNumber:

@@ -16,6 +16,7 @@ from rayline.keys import Role
 
 JSON = "application/json"
 CSV = "text/csv"
+OCTET = "application/octet-stream"
 
 Served = tuple[str, str, int | None]
 """(model, version, batch size) of a prediction, for the request counters."""
@@ -64,6 +65,14 @@ class Endpoint:
     """The status of a success."""
     also: tuple[int, ...] = ()
     """Other statuses whose body is `response` rather than an error (/ready's 503)."""
+    untyped: str | None = None
+    """The media type of a body sent without Content-Type; None: such a body gets 415."""
+    binary: bool = False
+    """The body may carry bytes after its JSON header, whose length the
+    `Inference-Header-Content-Length` header gives (V2 binary tensor data extension): the
+    handler receives a `serve_app.http.body.Framed`."""
+    error_key: str = "detail"
+    """The key of an error's JSON body (`{"detail": ...}`; V2 clients read `{"error": ...}`)."""
 
     @property
     def name(self) -> str:

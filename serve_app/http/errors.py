@@ -35,20 +35,25 @@ class HttpError(RaylineError):
         return (type(self), (self.status, self.detail, self.retry_after))
 
 
-def error(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
+def error(
+    status: int, detail: str, retry_after: int | None = None, key: str = "detail"
+) -> JSONResponse:
+    """`{key: detail}` with `status`, Retry-After where given, WWW-Authenticate on a 401."""
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({key: detail}, status_code=status, headers=headers)
 
 
-def error_response(exc: Exception, route: str) -> JSONResponse:
-    """The response for an exception a handler of `route` ("METHOD /path") raised."""
+def error_response(exc: Exception, route: str, key: str = "detail") -> JSONResponse:
+    """The response for an exception a handler of `route` ("METHOD /path") raised, its
+    message under `key` (the route's `Endpoint.error_key`)."""
     if isinstance(exc, RaylineError):
-        return error(exc.status, exc.detail, exc.retry_after)
+        return error(exc.status, exc.detail, exc.retry_after, key)
     if isinstance(exc, RegistryError):
-        return error(exc.status, str(exc), REGISTRY_RETRY_AFTER_S if exc.status == 503 else None)
+        retry = REGISTRY_RETRY_AFTER_S if exc.status == 503 else None
+        return error(exc.status, str(exc), retry, key)
     if isinstance(exc, ClientDisconnect):
-        return error(499, "the client closed the request")  # nobody reads this
+        return error(499, "the client closed the request", key=key)  # nobody reads this
     log.error("unhandled error in %s", route, exc_info=exc)
-    return error(500, "internal error; see the Ingress replica logs")
+    return error(500, "internal error; see the Ingress replica logs", key=key)

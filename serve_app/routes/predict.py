@@ -94,6 +94,8 @@ class ModelSchema(Answer):
     """The first row of the input example logged with the model."""
     classes: list[str | int | float | bool] | None
     """The class labels of a classifier, in the order of `probabilities`."""
+    probabilities: bool
+    """Whether predictions can return probabilities (the model has predict_proba)."""
 
 
 class ServedModelInfo(ModelSchema):

@@ -140,7 +140,16 @@ async def list_versions(ctx: Context, request: Request) -> Response:
 
 async def model_schema(ctx: Context, request: Request) -> Response:
     status = await status_of(ctx, requested_model(request, request.path_params["name"]))
-    keys = ("name", "alias", "version", "task", "inputs", "input_example", "classes")
+    keys = (
+        "name",
+        "alias",
+        "version",
+        "task",
+        "inputs",
+        "input_example",
+        "classes",
+        "probabilities",
+    )
     return JSONResponse({k: status[k] for k in keys})
 
 

@@ -418,16 +418,24 @@ def check_contract(response: httpx.Response) -> None:
     request = response.request
     endpoint = endpoint_for(request.method, request.url.path)
     status = response.status_code
-    if endpoint is None or not (status < 300 or status in endpoint.also):
+    if endpoint is None:
         return
     label = f"{endpoint.method} {endpoint.path}"
-    assert status in (endpoint.status, *endpoint.also), f"{label} answered {status}"
     response.read()
+    if not (status < 300 or status in endpoint.also):
+        body = response.json()
+        assert list(body) == [endpoint.error_key], f"{label}: error body {body}"
+        return
+    assert status in (endpoint.status, *endpoint.also), f"{label} answered {status}"
     if endpoint.response is None:
         assert response.headers["content-type"].startswith("text/plain"), label
         return
+    content = response.content
+    if "inference-header-content-length" in response.headers:  # then the outputs' bytes
+        assert endpoint.binary, label
+        content = content[: int(response.headers["inference-header-content-length"])]
     try:
-        endpoint.response.model_validate_json(response.content, strict=True)
+        endpoint.response.model_validate_json(content, strict=True)
     except ValidationError as exc:
         model = endpoint.response.__name__
         raise AssertionError(f"{label}: the answer is not a {model}:\n{exc}") from None

@@ -71,7 +71,10 @@ def test_an_unreachable_registry_is_a_503_to_retry(ctx: Context, client: TestCli
 @covers("GET /v1/models/{name}/schema")
 def test_schema_of_a_served_version(client: TestClient) -> None:
     schema = client.get("/v1/models/iris/schema", headers=PREDICT).json()
-    assert set(schema) == {"name", "alias", "version", "task", "inputs", "input_example", "classes"}
+    assert set(schema) == {
+        "name", "alias", "version", "task", "inputs", "input_example", "classes", "probabilities"
+    }  # fmt: skip
+    assert schema["probabilities"] is True
     assert [c["name"] for c in schema["inputs"]] == COLUMNS
     assert set(schema["input_example"]) == set(COLUMNS)
     assert schema["classes"] == [0, 1, 2]

@@ -1,10 +1,10 @@
-"""The prediction routes in process (no Ray): Rayline's own, MLflow's scoring protocol and the
-Open Inference Protocol V2 (their parsers too), CSV bodies typed by the model's signature,
+"""The prediction routes in process (no Ray): Rayline's own and MLflow's scoring protocol
+(their parsers too; V2 is in test_v2.py), CSV bodies typed by the model's signature,
 health and model info, the OpenAPI document and the web UI.
 
 Each test is marked with the routes it covers (`covers`) and fails if it never requested one;
 `test_every_route_is_covered_by_a_test` fails if a row of `ENDPOINTS` is covered by none, here
-or in test_platform.py and test_schedules.py."""
+or in the other modules here."""
 
 from __future__ import annotations
 
@@ -15,14 +15,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from rayline.errors import InvalidRows, ModelUnavailable
-from rayline.rows import Rows
 from serve_app.http.app import Context
 from serve_app.http.body import parse_csv
 from serve_app.routes import ENDPOINTS
 from serve_app.routes.mlflow import parse_mlflow
 from serve_app.routes.predict import parse_predict
-from serve_app.routes.v2 import parse_v2
-from serve_app.schemas import MlflowRequest, PredictRequest, V2Request
+from serve_app.schemas import MlflowRequest, PredictRequest
 from tests.unit.routes.fakes import (
     COLUMNS,
     COVERED,
@@ -37,7 +35,7 @@ from tests.unit.routes.fakes import (
 
 def test_every_route_is_covered_by_a_test() -> None:
     # Their tests mark routes on import.
-    from tests.unit.routes import test_platform, test_schedules  # noqa: F401
+    from tests.unit.routes import test_monitoring, test_platform, test_schedules, test_v2  # noqa: F401
 
     table = set(ROUTE_NAMES)
     assert table - COVERED == set(), "routes no test covers"
@@ -197,53 +195,6 @@ def test_mlflow_ping_and_version(client: TestClient) -> None:
     assert client.get("/version").text == mlflow.__version__
 
 
-# --- Open Inference Protocol V2 -------------------------------------------------------------
-@covers("GET /v2/health/live", "GET /v2/health/ready")
-def test_v2_health(ctx: Context, client: TestClient) -> None:
-    assert client.get("/v2/health/live").json() == {"live": True}
-    assert client.get("/v2/health/ready").json() == {"ready": True}
-    ctx.predictor.models["iris@champion"] = ModelUnavailable("loading", retry_after=10)
-    response = client.get("/v2/health/ready")
-    assert (response.status_code, response.json()) == (503, {"ready": False})
-
-
-@covers("GET /v2/models/{name}", "GET /v2/models/{name}/ready")
-def test_v2_metadata_and_model_readiness(ctx: Context, client: TestClient) -> None:
-    meta = client.get("/v2/models/iris", headers=PREDICT).json()
-    assert meta["name"] == "iris" and meta["versions"] == ["1"]
-    assert meta["inputs"][0] == {"name": "sepal_length_cm", "datatype": "FP64", "shape": [-1]}
-    ready = client.get("/v2/models/iris/ready", headers=PREDICT)
-    assert ready.json() == {"name": "iris", "ready": True}
-    missing = client.get("/v2/models/nope", headers=PREDICT)
-    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
-    ctx.predictor.models["iris@champion"] = ModelUnavailable("loading", retry_after=10)
-    loading = client.get("/v2/models/iris/ready", headers=PREDICT)
-    assert (loading.status_code, loading.headers["Retry-After"]) == (503, "5")
-
-
-@covers("POST /v2/models/{name}/infer")
-def test_v2_infer_by_column_and_by_tensor(client: TestClient) -> None:
-    by_column = {
-        "id": "r1",
-        "inputs": [
-            {"name": c, "shape": [1], "datatype": "FP64", "data": [v]} for c, v in SETOSA.items()
-        ],
-    }
-    body = client.post("/v2/models/iris/infer", json=by_column, headers=PREDICT).json()
-    assert (body["model_name"], body["model_version"], body["id"]) == ("iris", "1", "r1")
-    outputs = {o["name"]: o for o in body["outputs"]}
-    assert outputs["predict"] == {"name": "predict", "shape": [1], "datatype": "INT64", "data": [0]}
-    assert outputs["predict_proba"]["shape"] == [1, 3]
-    assert len(outputs["predict_proba"]["data"]) == 3
-    data = [*SETOSA.values(), *VIRGINICA.values()]
-    tensor = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": data}]}
-    answer = client.post("/v2/models/iris/infer", json=tensor, headers=PREDICT).json()
-    assert answer["outputs"][0]["data"] == [0, 2] and answer["id"] == ""
-    tensor["inputs"][0]["shape"] = [3, 4]
-    wrong = client.post("/v2/models/iris/infer", json=tensor, headers=PREDICT)
-    assert wrong.status_code == 422 and "shape" in wrong.json()["detail"]
-
-
 # --- CSV bodies: cells typed by the model's signature ---------------------------------------
 def _typed_csv(*rows: str) -> str:
     return "\n".join([",".join(TYPED_COLUMNS), *rows]) + "\n"
@@ -333,27 +284,6 @@ def test_mlflow_needs_exactly_one_format() -> None:
         parse_mlflow(MlflowRequest.model_validate({}))
     with pytest.raises(InvalidRows, match="exactly one"):
         parse_mlflow(MlflowRequest.model_validate({"instances": [[1]], "inputs": [[1]]}))
-
-
-def test_v2_matrix_and_columns() -> None:
-    matrix = V2Request.model_validate(
-        {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4]}]}
-    )
-    assert parse_v2(matrix).data == [[1, 2], [3, 4]]
-    columns = V2Request.model_validate(
-        {
-            "inputs": [
-                {"name": "a", "shape": [2], "datatype": "FP64", "data": [1, 3]},
-                {"name": "b", "shape": [2], "datatype": "FP64", "data": [2, 4]},
-            ]
-        }
-    )
-    assert parse_v2(columns) == Rows(["a", "b"], [[1, 2], [3, 4]])
-    bad = V2Request.model_validate(
-        {"inputs": [{"name": "x", "shape": [3, 2], "datatype": "FP64", "data": [1, 2]}]}
-    )
-    with pytest.raises(InvalidRows, match="shape does not match"):
-        parse_v2(bad)
 
 
 def test_csv_is_parsed_into_text_cells() -> None:
