@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GRPC_PORT_OFFSET = 1000
+"""A stack's Serve gRPC port lies this far above its HTTP port (`Settings.grpc_port`)."""
 """The folder that holds the `rayline` package: a checkout (or Ray's copy of one for a job),
 or site-packages when Rayline is installed from a wheel."""
 
@@ -177,6 +179,17 @@ class Settings(BaseSettings):
     @property
     def serve_url(self) -> str:
         return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def grpc_port(self) -> int:
+        """Port of the Serve gRPC proxy (V2 gRPC): `serve_port` + 1000, 9000 by default, so
+        each stack's gRPC ports follow its HTTP ports (serve_config.yaml `grpc_options`)."""
+        return self.serve_port + GRPC_PORT_OFFSET
+
+    @property
+    def grpc_target(self) -> str:
+        """`host:port` a gRPC client dials."""
+        return f"{self.serve_host}:{self.grpc_port}"
 
     @property
     def logs_dir(self) -> Path:

@@ -2,8 +2,11 @@
 
 - Ray Serve binds each replica's inter-deployment gRPC server to `[::]:0`, every interface,
   with no setting to change it (`ray/serve/_private/replica.py` calls
-  `add_port_to_grpc_server(self._server, "[::]:0")`). On a node whose address is loopback (the
-  default `make up`), the patch binds it to 127.0.0.1 like the rest of Ray.
+  `add_port_to_grpc_server(self._server, "[::]:0")`), and an ingress replica's gRPC server
+  for clients (HAProxy forwards V2 gRPC calls to it) to `[::]:<port>`
+  (`ray/serve/_private/grpc_util.py` calls `default_impl.add_grpc_address`). On a node whose
+  address is loopback (the default `make up`), the patch binds both to 127.0.0.1 like the rest
+  of Ray.
 - Ray has no public per-node view of available resources; the Metrics deployment reads
   `ray._private.state.available_resources_per_node`.
 
@@ -19,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-AddPort = Callable[[Any, str], int]
-"""`add_port_to_grpc_server(server, address) -> port`."""
+AddPort = Callable[[Any, str], Any]
+"""`add_port_to_grpc_server(server, address) -> port`, `add_grpc_address(server, address)`."""
 ALL_INTERFACES = "[::]:"
 LOOPBACK = "127.0.0.1"
 
@@ -28,7 +31,7 @@ LOOPBACK = "127.0.0.1"
 def loopback_add_port(original: AddPort, node_ip: Callable[[], str]) -> AddPort:
     """`original`, but binding to 127.0.0.1 instead of every interface on a loopback node."""
 
-    def add_port(server: Any, address: str) -> int:
+    def add_port(server: Any, address: str) -> Any:
         if address.startswith(ALL_INTERFACES) and node_ip() == LOOPBACK:
             address = f"{LOOPBACK}:{address.rsplit(':', 1)[1]}"
         return original(server, address)
@@ -38,15 +41,15 @@ def loopback_add_port(original: AddPort, node_ip: Callable[[], str]) -> AddPort:
 
 
 def bind_replica_grpc_to_loopback() -> None:
-    """Patch `ray.serve._private.replica.add_port_to_grpc_server` (once per process)."""
-    from ray.serve._private import replica
+    """Patch `ray.serve._private.replica.add_port_to_grpc_server` and
+    `ray.serve._private.default_impl.add_grpc_address` (once per process)."""
+    from ray.serve._private import default_impl, replica
     from ray.util import get_node_ip_address
 
-    original: Any = getattr(replica, "add_port_to_grpc_server")  # noqa: B009 (not exported)
-    if getattr(original, "rayline_loopback", False):
-        return
-    patched = loopback_add_port(original, get_node_ip_address)
-    setattr(replica, "add_port_to_grpc_server", patched)  # noqa: B010
+    for module, name in ((replica, "add_port_to_grpc_server"), (default_impl, "add_grpc_address")):
+        original: Any = getattr(module, name)
+        if not getattr(original, "rayline_loopback", False):
+            setattr(module, name, loopback_add_port(original, get_node_ip_address))
 
 
 def available_resources_per_node() -> dict[str, dict[str, float]]:

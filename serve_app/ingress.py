@@ -1,9 +1,10 @@
-"""Ingress deployment: the HTTP API inside a Serve replica, and the models it serves.
+"""Ingress deployment: the HTTP and gRPC APIs inside a Serve replica, and the models it serves.
 
 Request flow: HAProxy (Ray Serve's) → an `Ingress` replica (auth, limits, parsing:
 `serve_app.http`) → a route of `serve_app.routes` → this replica's `Predictor` (in process:
 no Ray call) for predictions, MLflow for the registry, Ray's job API for jobs, the `Metrics`
-deployment for metrics.
+deployment for metrics. A V2 gRPC call (serve_config.yaml `grpc_options`) arrives at the
+method named as its RPC, which hands it to `serve_app.grpc_v2`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 from rayline.registry import Registry
 from rayline.request_metrics import Delta
 from rayline.settings import get_settings
+from serve_app import grpc_v2
 from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.http.app import Context, create_app
 from serve_app.http.auth import load_keys
@@ -72,6 +74,38 @@ class Ingress:
 
     def __serve_build_asgi_app__(self) -> Starlette:
         return self._asgi
+
+    # --- the Open Inference Protocol over gRPC: Serve calls the method named as the RPC -----
+    async def ServerLive(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ServerLive", grpc_v2.server_live, request, grpc_context, None
+        )
+
+    async def ServerReady(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ServerReady", grpc_v2.server_ready, request, grpc_context, None
+        )
+
+    async def ServerMetadata(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ServerMetadata", grpc_v2.server_metadata, request, grpc_context, None
+        )
+
+    async def ModelReady(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ModelReady", grpc_v2.model_ready, request, grpc_context, "predict"
+        )
+
+    async def ModelMetadata(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ModelMetadata", grpc_v2.model_metadata_rpc, request, grpc_context,
+            "predict",
+        )  # fmt: skip
+
+    async def ModelInfer(self, request: Any, grpc_context: Any) -> Any:
+        return await grpc_v2.serve_rpc(
+            self.context, "ModelInfer", grpc_v2.model_infer, request, grpc_context, "predict"
+        )
 
     async def _flush(self) -> None:
         """Hand the request counters and the live profiles to the Metrics deployment every

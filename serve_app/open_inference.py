@@ -89,7 +89,7 @@ def input_tensor(
 ) -> Tensor:
     """An input given as JSON `data` (flat or nested), checked against its datatype and shape;
     400 or 422 naming the input otherwise."""
-    dtype = _dtype(name, datatype)
+    dtype = dtype_of(name, datatype)
     count = _count(name, shape)
     flat = _flatten(data)
     if len(flat) != count:
@@ -108,7 +108,7 @@ def binary_input(
 ) -> Tensor:
     """An input given as raw bytes (binary tensor data extension, or gRPC's
     `raw_input_contents`): little-endian elements, BYTES as 4-byte-length-prefixed strings."""
-    dtype = _dtype(name, datatype)
+    dtype = dtype_of(name, datatype)
     count = _count(name, shape)
     if dtype is None:
         values = _unpack_bytes(name, raw)
@@ -234,7 +234,8 @@ def model_metadata(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- helpers -------------------------------------------------------------------------------
-def _dtype(name: str, datatype: str) -> np.dtype[Any] | None:
+def dtype_of(name: str, datatype: str) -> np.dtype[Any] | None:
+    """The numpy dtype of input `name`'s datatype (None for BYTES); 400 for an unknown one."""
     if datatype not in DTYPES:
         raise BadRequest(
             f"input {name}: datatype {datatype[:32]!r} is not one of {', '.join(DTYPES)}"
@@ -303,7 +304,7 @@ def _exact_floats(values: np.ndarray) -> bool:
     if values.dtype.kind in "iu":
         return bool(values.size == 0 or np.abs(values).max() <= _EXACT_INT)
     if values.dtype.kind == "f":
-        return bool(np.all(np.abs(values) <= 1e300))  # NaN and inf fail this
+        return bool(np.all(np.abs(values.astype(np.float64)) <= 1e300))  # NaN and inf fail
     return False
 
 

@@ -33,7 +33,7 @@ import yaml
 
 from rayline.keys import read_keys
 from rayline.ray_api import dashboard_get
-from rayline.settings import PROJECT_ROOT, Settings
+from rayline.settings import GRPC_PORT_OFFSET, PROJECT_ROOT, Settings
 from rayline.stack.profiles import PortProfile, PortsInUse
 from rayline.stack.ray_env import ray_env, ray_temp_dir
 from rayline.stack.services import down as stop_stack
@@ -109,6 +109,7 @@ def serve_config(
     config: dict[str, Any] = yaml.safe_load(SERVE_CONFIG.read_text())
     if port is not None:
         config["http_options"]["port"] = port
+        config["grpc_options"]["port"] = port + GRPC_PORT_OFFSET
     app = config["applications"][0]
     app["args"]["models"] = list(models)
     app["args"].update(args or {})

@@ -5,9 +5,10 @@ platform benchmark), each under its own home folder and on its own fixed ports; 
 a stack uses is picked free when it starts or lies in its Serve block. Two rules keep the rows
 apart, and tests/unit/test_haproxy.py checks both:
 
-- Serve owns `SERVE_PORT_BLOCK` ports from a stack's Serve port on and binds them with
-  SO_REUSEPORT, so a port two stacks share is no error but a coin toss over which one answers:
-  no fixed port of any stack lies in another stack's Serve block.
+- Serve owns `SERVE_PORT_BLOCK` ports from a stack's Serve port on, as many from its gRPC port
+  on (1000 above), and binds them with SO_REUSEPORT, so a port two stacks share is no error
+  but a coin toss over which one answers: no fixed port of any stack lies in another stack's
+  Serve blocks.
 - Ray gives its workers ports 10002-19999 and refuses a Ray client port among them.
 
 A new stack takes a new row here; `LocalStack.from_profile` (`rayline.stack.harness`) starts it.
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rayline.settings import Settings
+from rayline.settings import GRPC_PORT_OFFSET, Settings
 from rayline.stack.ray_env import SERVE_PORT_BLOCK
 
 PORT_FIELDS = (
@@ -71,9 +72,14 @@ class PortProfile:
         """The `RAYLINE_*` variables that put a stack on these ports."""
         return {name: str(port) for name, port in self.ports().items()}
 
-    def serve_block(self) -> range:
-        """The ports this stack's Serve owns: its port, the ingress replicas', the fallback's."""
-        return range(self.serve_port, self.serve_port + SERVE_PORT_BLOCK)
+    def serve_block(self) -> list[int]:
+        """The ports this stack's Serve owns: its HTTP and gRPC ports, the ingress replicas',
+        the fallback proxy's."""
+        grpc_port = self.serve_port + GRPC_PORT_OFFSET
+        return [
+            *range(self.serve_port, self.serve_port + SERVE_PORT_BLOCK),
+            *range(grpc_port, grpc_port + SERVE_PORT_BLOCK),
+        ]
 
     def busy(self) -> list[str]:
         """`RAYLINE_*=port` for each of the ports something listens on now."""
@@ -107,7 +113,7 @@ PRODUCTION_TEST = PortProfile("production-test", 5093, 6467, 8331, 8040, 52431, 
 # `make chaos` (bench/chaos/): the load-and-fault suite.
 CHAOS = PortProfile("chaos", 5091, 6441, 8306, 8080, 52416, 20061)
 # bench/run_platform.py: cold start and idle memory of a stack of its own.
-BENCH_PLATFORM = PortProfile("bench-platform", 5061, 6401, 8276, 8100, 52386, 9011)
+BENCH_PLATFORM = PortProfile("bench-platform", 5061, 6401, 8276, 8100, 52386, 9211)
 
 PROFILES = {p.name: p for p in (DEV, TEST, PRODUCTION_TEST, CHAOS, BENCH_PLATFORM)}
 """Every stack that may run on this machine at the same time as the others, by name."""

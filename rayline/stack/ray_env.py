@@ -22,7 +22,7 @@ AWS_SECRET_VARS = (
 
 SERVE_PORT_BLOCK = 18
 """Ports a stack's Serve owns from its Serve port on: the port, 16 ingress replicas, the
-fallback proxy."""
+fallback proxy; and as many from its gRPC port on (`Settings.grpc_port`), for gRPC."""
 
 
 def ray_temp_dir(settings: Settings) -> Path:
@@ -34,16 +34,18 @@ def ray_temp_dir(settings: Settings) -> Path:
     return Path("/tmp") / f"rayline-{hashlib.sha256(str(settings.home).encode()).hexdigest()[:10]}"  # noqa: S108
 
 
-def serve_ports(serve_port: int) -> dict[str, str]:
-    """Ray Serve's HTTP port settings inside the block that starts at `serve_port`.
+def serve_ports(serve_port: int, grpc_port: int) -> dict[str, str]:
+    """Ray Serve's HTTP and gRPC port settings inside the blocks that start at `serve_port`
+    and `grpc_port`.
 
     Serve binds these ports with SO_REUSEPORT, so two stacks sharing one would split each
-    other's requests: every stack keeps all of them inside its own block."""
-    return {
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(serve_port + 1),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(serve_port + SERVE_PORT_BLOCK - 2),
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(serve_port + SERVE_PORT_BLOCK - 1),
-    }
+    other's requests: every stack keeps all of them inside its own blocks."""
+    ports = {}
+    for protocol, first in (("HTTP", serve_port), ("GRPC", grpc_port)):
+        ports[f"RAY_SERVE_DIRECT_INGRESS_MIN_{protocol}_PORT"] = str(first + 1)
+        ports[f"RAY_SERVE_DIRECT_INGRESS_MAX_{protocol}_PORT"] = str(first + SERVE_PORT_BLOCK - 2)
+        ports[f"RAY_SERVE_FALLBACK_PROXY_{protocol}_PORT"] = str(first + SERVE_PORT_BLOCK - 1)
+    return ports
 
 
 def ray_env(settings: Settings) -> dict[str, str]:
@@ -86,7 +88,7 @@ def ray_env(settings: Settings) -> dict[str, str]:
     # The price: an admin POST whose replica died after acting but before answering runs twice.
     env.setdefault("RAY_SERVE_HAPROXY_RETRY_ON", "conn-failure empty-response junk-response")
     env.setdefault("RAY_SERVE_HAPROXY_RETRIES", "3")
-    for name, value in serve_ports(settings.serve_port).items():
+    for name, value in serve_ports(settings.serve_port, settings.grpc_port).items():
         env.setdefault(name, value)
     # HAProxy's stats and metrics ports are free ports of this head, not Ray's fixed defaults.
     stats_port, metrics_port = free_ports(2)

@@ -88,7 +88,7 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             return response
         context.inflight += 1
         try:
-            authorize(request, endpoint.role, context.keys)
+            authorize(request.headers.get("authorization"), endpoint.role, context.keys)
             if endpoint.body:
                 body = await read_body(request, endpoint, context.args.max_body_bytes)
                 result = await endpoint.handler(context, request, body)

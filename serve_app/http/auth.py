@@ -1,11 +1,10 @@
-"""API keys and roles: which key may use which route."""
+"""API keys and roles: which key may use which route, over HTTP (the Authorization header)
+and gRPC (the `authorization` metadata) alike."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-
-from starlette.requests import Request
 
 from rayline.keys import ROLES, Role, read_keys
 from rayline.settings import Settings
@@ -17,10 +16,10 @@ def load_keys(settings: Settings) -> dict[str, Role]:
     return {hashlib.sha256(key.encode()).hexdigest(): role for role, key in read_keys(settings)}
 
 
-def role_of(request: Request, keys: dict[str, Role]) -> Role | None:
-    """Bearer key, or HTTP Basic with the key as password (so netrc-aware clients such as
-    MLflow's scoring client work unchanged)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+def role_of(authorization: str | None, keys: dict[str, Role]) -> Role | None:
+    """The role of an Authorization value: a Bearer key, or HTTP Basic with the key as
+    password (so netrc-aware clients such as MLflow's scoring client work unchanged)."""
+    scheme, _, credentials = (authorization or "").partition(" ")
     key = credentials.strip()
     if scheme.lower() == "basic":
         try:
@@ -32,13 +31,14 @@ def role_of(request: Request, keys: dict[str, Role]) -> Role | None:
     return keys.get(hashlib.sha256(key.encode()).hexdigest()) if key else None
 
 
-def authorize(request: Request, role: Role | None, keys: dict[str, Role]) -> Role | None:
-    """The role of the request's key; 401 or 403 unless it ranks at least `role`."""
+def authorize(authorization: str | None, role: Role | None, keys: dict[str, Role]) -> Role | None:
+    """The role of the key an Authorization value carries; 401 or 403 unless it ranks at
+    least `role`."""
     if role is None:
         return None
-    if not request.headers.get("authorization"):
+    if not authorization:
         raise HttpError(401, "missing API key: send 'Authorization: Bearer <key>'")
-    granted = role_of(request, keys)
+    granted = role_of(authorization, keys)
     if granted is None:
         raise HttpError(401, "unknown API key")
     if ROLES[granted] < ROLES[role]:

@@ -45,15 +45,21 @@ def error(
     return JSONResponse({key: detail}, status_code=status, headers=headers)
 
 
+def classify(exc: Exception, route: str) -> tuple[int, str, int | None]:
+    """(status, message, Retry-After) for an exception a handler of `route` raised; logs a
+    bug's traceback. HTTP and gRPC answers both come from here."""
+    if isinstance(exc, RaylineError):
+        return exc.status, exc.detail, exc.retry_after
+    if isinstance(exc, RegistryError):
+        return exc.status, str(exc), REGISTRY_RETRY_AFTER_S if exc.status == 503 else None
+    if isinstance(exc, ClientDisconnect):
+        return 499, "the client closed the request", None  # nobody reads this
+    log.error("unhandled error in %s", route, exc_info=exc)
+    return 500, "internal error; see the Ingress replica logs", None
+
+
 def error_response(exc: Exception, route: str, key: str = "detail") -> JSONResponse:
     """The response for an exception a handler of `route` ("METHOD /path") raised, its
     message under `key` (the route's `Endpoint.error_key`)."""
-    if isinstance(exc, RaylineError):
-        return error(exc.status, exc.detail, exc.retry_after, key)
-    if isinstance(exc, RegistryError):
-        retry = REGISTRY_RETRY_AFTER_S if exc.status == 503 else None
-        return error(exc.status, str(exc), retry, key)
-    if isinstance(exc, ClientDisconnect):
-        return error(499, "the client closed the request", key=key)  # nobody reads this
-    log.error("unhandled error in %s", route, exc_info=exc)
-    return error(500, "internal error; see the Ingress replica logs", key=key)
+    status, detail, retry_after = classify(exc, route)
+    return error(status, detail, retry_after, key)

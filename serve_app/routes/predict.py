@@ -164,17 +164,25 @@ async def predict_rows(
     want_proba: bool,
     offered_id: str | None = None,
 ) -> dict[str, Any]:
-    """This replica's predictor's answer for `rows` (its errors raise `RaylineError`s). The
-    answer's prediction id goes in `request.state` (the request wrapper sends it as the
-    `X-Prediction-Id` header) and the predicted rows are kept under it for feedback."""
+    """`predict_with_id` under the request's prediction id (`prediction_id`), which goes in
+    `request.state` for the request wrapper to send as the `X-Prediction-Id` header."""
     pid = prediction_id(request, offered_id)
+    result = await predict_with_id(ctx, model_id, rows, want_proba, pid)
+    request.state.prediction_id = pid
+    return result
+
+
+async def predict_with_id(
+    ctx: Context, model_id: str, rows: Rows, want_proba: bool, pid: str
+) -> dict[str, Any]:
+    """This replica's predictor's answer for `rows` (its errors raise `RaylineError`s); the
+    predicted rows are kept under `pid` for feedback. Every protocol predicts through here."""
     result: dict[str, Any] = await ctx.predictor.predict(
         model_id, rows.check(ctx.args.max_rows), want_proba
     )
     name = result["model"]
     if name not in ctx.predictor.unmonitored:
         ctx.predictor.tap.keep((name, result["version"]), pid, result["predictions"], time.time())
-    request.state.prediction_id = pid
     return result
 
 

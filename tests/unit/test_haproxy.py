@@ -69,6 +69,10 @@ def test_the_head_runs_serve_behind_haproxy_with_its_listeners_on_free_ports(
     assert env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == "8001"
     assert env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == "8016"
     assert env["RAY_SERVE_FALLBACK_PROXY_HTTP_PORT"] == "8017"
+    # gRPC the same, from the gRPC port (9000) on.
+    assert env["RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT"] == "9001"
+    assert env["RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT"] == "9016"
+    assert env["RAY_SERVE_FALLBACK_PROXY_GRPC_PORT"] == "9017"
 
 
 def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
@@ -81,11 +85,13 @@ def test_stacks_that_run_side_by_side_have_disjoint_serve_ports() -> None:
         assert PROFILES["dev"] == PortProfile.from_settings("dev", Settings(_env_file=None))
     assert {"dev", "test", "production-test", "chaos", "bench-platform"} <= set(PROFILES)
     for name, one in PROFILES.items():
-        ray_env = stack.ray_env(Settings(serve_port=one.serve_port))
+        settings = Settings(serve_port=one.serve_port)
+        ray_env = stack.ray_env(settings)
         assert {
-            int(ray_env[f"RAY_SERVE_{k}_HTTP_PORT"])
+            int(ray_env[f"RAY_SERVE_{k}_{protocol}_PORT"])
             for k in ("DIRECT_INGRESS_MIN", "DIRECT_INGRESS_MAX", "FALLBACK_PROXY")
-        } <= set(one.serve_block()), name
+            for protocol in ("HTTP", "GRPC")
+        } | {one.serve_port, settings.grpc_port} <= set(one.serve_block()), name
         assert one.ray_client_port not in RAY_WORKER_PORTS, name
         for other in PROFILES.values():
             if other != one:
@@ -127,6 +133,7 @@ def test_a_stack_on_a_profile_gets_its_own_settings_and_leaves_the_environment_a
 
     config = local.serve_config(["iris"], {"num_cpus": 0.5})
     assert config["http_options"]["port"] == 8080
+    assert config["grpc_options"]["port"] == 9080
     app = config["applications"][0]
     assert app["args"]["models"] == [{"name": "iris", "alias": "champion"}]
     (ingress,) = [d for d in app["deployments"] if d["name"] == "Ingress"]

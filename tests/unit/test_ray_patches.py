@@ -26,6 +26,19 @@ def test_replicas_bind_their_grpc_server_through_the_patched_module_global() -> 
     assert "from ray._common.tls_utils import add_port_to_grpc_server" in source
 
 
+def test_ingress_replicas_bind_their_client_grpc_server_through_default_impl() -> None:
+    from ray.serve._private import default_impl, grpc_util
+
+    # Looked up in default_impl at each call (a function-local import), with every interface.
+    source = inspect.getsource(grpc_util.start_grpc_server)
+    assert "from ray.serve._private.default_impl import add_grpc_address" in source
+    assert 'add_grpc_address(server, f"[::]:{grpc_options.port}")' in source
+    assert list(inspect.signature(default_impl.add_grpc_address).parameters) == [
+        "grpc_server",
+        "server_address",
+    ]
+
+
 def test_the_original_add_port_takes_server_and_address() -> None:
     from ray._common import tls_utils
 
@@ -39,11 +52,16 @@ def test_the_patch_is_applied_once() -> None:
     from ray._common import tls_utils
     from ray.serve._private import replica
 
+    from ray.serve._private import default_impl
+
     _ray_patches.bind_replica_grpc_to_loopback()
     patched: Any = replica.add_port_to_grpc_server
     assert getattr(patched, "rayline_loopback", False)
+    client_grpc: Any = default_impl.add_grpc_address
+    assert getattr(client_grpc, "rayline_loopback", False)
     _ray_patches.bind_replica_grpc_to_loopback()  # again: no second wrapper
     assert replica.add_port_to_grpc_server is patched
+    assert default_impl.add_grpc_address is client_grpc
     assert tls_utils.add_port_to_grpc_server is not patched  # only the replica's use changes
 
 
