@@ -20,7 +20,6 @@ from rayline.registry import Registry
 from rayline.request_metrics import Delta
 from rayline.settings import get_settings
 from serve_app import grpc_v2
-from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.http.app import Context, create_app
 from serve_app.http.auth import load_keys
 from serve_app.jobs import Jobs
@@ -43,7 +42,6 @@ class Ingress:
     async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
         self, metrics: Any, args: dict[str, Any], scheduler: Any = None
     ) -> None:
-        bind_replica_grpc_to_loopback()
         settings = get_settings()
         # Handles create their router on first use, which asks the GCS; do it now, so that no
         # request waits on it (during a GCS outage that first use stalls for ~40 s).

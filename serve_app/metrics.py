@@ -26,7 +26,7 @@ from rayline.request_metrics import CLUSTER_TOTALS, Delta, MetricsCore
 from rayline.settings import Settings, get_settings
 from rayline.state import open_store
 from rayline.state.predictions import PredictionLog
-from serve_app._ray_patches import available_resources_per_node, bind_replica_grpc_to_loopback
+from serve_app._ray_patches import available_resources_per_node
 from serve_app.jobs import Jobs, enum_text, reap_orphaned_runs
 
 log = logging.getLogger("ray.serve")
@@ -107,7 +107,6 @@ class Metrics:
     def __init__(
         self, monitoring: dict[str, dict[str, Any]] | None = None, reap_interval_s: float = 15.0
     ) -> None:
-        bind_replica_grpc_to_loopback()
         self.core = MetricsCore()
         self.settings = get_settings()
         configs = {k: MonitoringConfig.model_validate(v) for k, v in (monitoring or {}).items()}

@@ -28,7 +28,6 @@ from rayline.scheduling.runner import JobState, ScheduleConflict, ScheduleNotFou
 from rayline.settings import Settings, get_settings
 from rayline.state import RunRecord, ScheduleRecord, open_store
 from rayline.training import parse_events
-from serve_app._ray_patches import bind_replica_grpc_to_loopback
 from serve_app.jobs import KIND_KEY, NAME_KEY, Jobs
 
 log = logging.getLogger("ray.serve")
@@ -220,7 +219,6 @@ class Scheduler:
     def __init__(
         self, schedules: list[dict[str, Any]], tick_s: float = 5.0, metrics: Any = None
     ) -> None:
-        bind_replica_grpc_to_loopback()
         self.settings: Settings = get_settings()
         self.tick_s = tick_s
         self.metrics = metrics

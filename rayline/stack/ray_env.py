@@ -20,6 +20,11 @@ AWS_SECRET_VARS = (
 )
 """S3 credentials that never reach a Ray process under their AWS_* names."""
 
+WORKER_SETUP_HOOK_VARIABLE = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
+WORKER_SETUP_HOOK = "serve_app._ray_patches.bind_grpc_to_loopback"
+"""Ray's worker process setup hook, as `serve_app._ray_patches` names it (a unit test checks
+that the two agree)."""
+
 SERVE_PORT_BLOCK = 18
 """Ports a stack's Serve owns from its Serve port on: the port, 16 ingress replicas, the
 fallback proxy; and as many from its gRPC port on (`Settings.grpc_port`), for gRPC."""
@@ -97,6 +102,9 @@ def ray_env(settings: Settings) -> dict[str, str]:
     if settings.ray_node_ip_address == "127.0.0.1":
         # Outside its single-machine mode Ray swaps 127.0.0.1 for the machine's address.
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        # Serve binds its gRPC servers to every interface; each Ray worker starts by patching
+        # them to loopback (serve_app/_ray_patches.py). A job's own setup hook replaces it.
+        env.setdefault(WORKER_SETUP_HOOK_VARIABLE, WORKER_SETUP_HOOK)
     if settings.ray_redis_address:
         env["RAY_REDIS_ADDRESS"] = settings.ray_redis_address
         # A restarted head finds its own state in Redis and no other cluster's.

@@ -3,16 +3,14 @@ expects: a Ray upgrade that moves or reshapes one fails here, not in a replica."
 
 from __future__ import annotations
 
-import ast
 import inspect
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rayline.settings import PROJECT_ROOT
+from rayline.settings import PROJECT_ROOT, Settings
 from serve_app import _ray_patches
 
 
@@ -50,19 +48,55 @@ def test_the_original_add_port_takes_server_and_address() -> None:
 
 def test_the_patch_is_applied_once() -> None:
     from ray._common import tls_utils
-    from ray.serve._private import replica
+    from ray.serve._private import default_impl, replica
 
-    from ray.serve._private import default_impl
-
-    _ray_patches.bind_replica_grpc_to_loopback()
+    _ray_patches.patch(replica, "add_port_to_grpc_server")
     patched: Any = replica.add_port_to_grpc_server
     assert getattr(patched, "rayline_loopback", False)
-    client_grpc: Any = default_impl.add_grpc_address
-    assert getattr(client_grpc, "rayline_loopback", False)
-    _ray_patches.bind_replica_grpc_to_loopback()  # again: no second wrapper
+    _ray_patches.patch(replica, "add_port_to_grpc_server")  # again: no second wrapper
     assert replica.add_port_to_grpc_server is patched
-    assert default_impl.add_grpc_address is client_grpc
     assert tls_utils.add_port_to_grpc_server is not patched  # only the replica's use changes
+    assert set(_ray_patches.PATCHED) == {default_impl.__name__, replica.__name__}
+
+
+def test_a_worker_patches_the_modules_as_it_imports_them() -> None:
+    # What every Ray worker of a loopback stack runs first (Ray's worker setup hook), in a fresh
+    # interpreter: nothing imported yet, then the modules imported the way Ray imports them.
+    probe = (
+        "import sys; from serve_app import _ray_patches as p; p.bind_grpc_to_loopback(); "
+        "assert not [m for m in p.PATCHED if m in sys.modules]; "
+        "import ray.serve._private.default_impl as d, ray.serve._private.replica as r; "
+        "import inspect; "
+        "print(d.add_grpc_address.rayline_loopback, r.add_port_to_grpc_server.rayline_loopback, "
+        "'add_grpc_address' in inspect.getsource(d))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_rays_worker_setup_hook_variable_is_the_one_patched() -> None:
+    from ray._private import ray_constants
+    from ray._private.workers import default_worker
+
+    assert (
+        ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR == _ray_patches.WORKER_SETUP_HOOK_VARIABLE
+    )
+    assert "load_and_execute_setup_hook(worker_process_setup_hook_key)" in inspect.getsource(
+        default_worker
+    )
+    from rayline.stack.ray_env import WORKER_SETUP_HOOK, WORKER_SETUP_HOOK_VARIABLE, ray_env
+
+    assert WORKER_SETUP_HOOK_VARIABLE == _ray_patches.WORKER_SETUP_HOOK_VARIABLE
+    assert WORKER_SETUP_HOOK == _ray_patches.WORKER_SETUP_HOOK
+    loopback = ray_env(Settings(ray_node_ip_address="127.0.0.1"))
+    assert loopback[WORKER_SETUP_HOOK_VARIABLE] == WORKER_SETUP_HOOK
+    machine = ray_env(Settings(ray_node_ip_address="10.0.0.5"))
+    assert WORKER_SETUP_HOOK_VARIABLE not in machine  # there Ray binds its address
+    module, _, function = _ray_patches.WORKER_SETUP_HOOK.rpartition(".")
+    assert module == _ray_patches.__name__ and callable(getattr(_ray_patches, function))
 
 
 @pytest.mark.parametrize(
@@ -74,7 +108,7 @@ def test_the_patch_is_applied_once() -> None:
         ("127.0.0.1", "10.0.0.5:0", "10.0.0.5:0"),  # an explicit address: left alone
     ],
 )
-def test_loopback_nodes_bind_replica_grpc_to_loopback(node_ip: str, asked: str, bound: str) -> None:
+def test_loopback_nodes_bind_grpc_to_loopback(node_ip: str, asked: str, bound: str) -> None:
     calls: list[tuple[object, str]] = []
 
     def original(server: object, address: str) -> int:
@@ -108,46 +142,3 @@ def test_importing_the_package_patches_nothing() -> None:
         [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
-
-
-DEPLOYMENT_MODULES = {"ingress.py", "metrics.py", "scheduler.py"}
-
-
-def _constructors_patching_first(path: Path) -> list[str]:
-    """The classes of `path` whose `__init__` starts with `bind_replica_grpc_to_loopback()`
-    (after a docstring, if any)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for item in node.body:
-            if (
-                isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and item.name == "__init__"
-            ):
-                body = [s for s in item.body if not isinstance(s, ast.Expr) or not isinstance(
-                    s.value, ast.Constant)]  # fmt: skip
-                first = body[0] if body else None
-                if (
-                    isinstance(first, ast.Expr)
-                    and isinstance(first.value, ast.Call)
-                    and isinstance(first.value.func, ast.Name)
-                    and first.value.func.id == "bind_replica_grpc_to_loopback"
-                ):
-                    found.append(node.name)
-    return found
-
-
-@pytest.mark.parametrize(
-    ("module", "deployment"),
-    [
-        ("ingress.py", "Ingress"),
-        ("metrics.py", "Metrics"),
-        ("scheduler.py", "Scheduler"),
-    ],
-)
-def test_every_deployment_patches_before_serve_starts_its_grpc_server(
-    module: str, deployment: str
-) -> None:
-    assert module in DEPLOYMENT_MODULES
-    assert deployment in _constructors_patching_first(PROJECT_ROOT / "serve_app" / module)
