@@ -144,12 +144,12 @@ def _model_env(settings: Settings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def mlflow_server(settings: Settings, model: str, log: Path) -> Iterator[int]:
+def mlflow_server(settings: Settings, model: str, log: Path, workers: int = 2) -> Iterator[int]:
     """`mlflow models serve` for `models:/<model>@champion` on a free loopback port."""
     (port,) = free_ports(1)
     cmd = [
         str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{model}@champion",
-        "--env-manager", "local", "-w", "2", "-h", "127.0.0.1", "-p", str(port),
+        "--env-manager", "local", "-w", str(workers), "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     with server_process("mlflow models serve", cmd, _model_env(settings), _url(port, "/ping"), log):
         yield port

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from serve_app.http.endpoint import JSON, OCTET, Endpoint
+from serve_app.http.endpoint import JSON, OCTET, PARQUET, Endpoint
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
@@ -115,8 +115,9 @@ def _operation(e: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         content = {JSON: {"schema": _reference(e.body, components)}}
         if "text/csv" in e.media:
             content["text/csv"] = {"schema": {"type": "string"}}
-        if OCTET in e.media:  # the JSON header, then the inputs' bytes
-            content[OCTET] = BINARY
+        for binary in (OCTET, PARQUET):  # V2's JSON header then bytes; a Parquet file
+            if binary in e.media:
+                content[binary] = BINARY
         operation["requestBody"] = {"required": True, "content": content}
     answer = TEXT if e.response is None else {JSON: {"schema": _reference(e.response, components)}}
     if e.binary:  # the JSON header, then the outputs' bytes

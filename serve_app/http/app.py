@@ -99,7 +99,7 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             else:
                 response = result
         except Exception as exc:
-            response = error_response(exc, route, endpoint.error_key)
+            response = error_response(exc, route, endpoint.error_key, endpoint.invalid_status)
         finally:
             context.inflight -= 1
         prediction_id = getattr(request.state, "prediction_id", None)

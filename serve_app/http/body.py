@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from rayline.errors import InvalidRows
 from rayline.rows import Rows
-from serve_app.http.endpoint import CSV, Endpoint
+from serve_app.http.endpoint import CSV, PARQUET, Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.http.params import is_number
 
@@ -61,16 +61,15 @@ HEADER_LENGTH = "inference-header-content-length"
 async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:
     """The body as `endpoint.body` (CSV as `Rows`, a `binary` row's as `Framed`); 415, 413,
     400 or 422 when it cannot be."""
-    given = request.headers.get("content-type")
-    media = (given or endpoint.untyped or "").split(";")[0].strip().lower()
-    if media not in endpoint.media:
-        raise HttpError(415, f"send the body as {' or '.join(endpoint.media)}")
+    media = _media_type(request.headers.get("content-type") or endpoint.untyped or "", endpoint)
     raw = await _read_limited(request, limit)
     if media == CSV:
         try:
             return parse_csv(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise HttpError(400, "CSV body is not UTF-8") from None
+    if media == PARQUET:
+        return parse_parquet(bytes(raw))
     tail = b""
     if endpoint.binary:
         size = len(raw)
@@ -84,6 +83,27 @@ async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:
         raw, tail = raw[:size], bytes(raw[size:])
     header = _validate(endpoint, raw)
     return Framed(header, tail) if endpoint.binary else header
+
+
+def _media_type(content_type: str, endpoint: Endpoint) -> str:
+    """The media type of a Content-Type the route accepts; 415 for another, for a charset but
+    UTF-8 and for any other parameter (as MLflow's scoring server)."""
+    media, *parameters = content_type.split(";")
+    media = media.strip().lower()
+    if media not in endpoint.media:
+        raise HttpError(415, f"send the body as {' or '.join(endpoint.media)}")
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        name = name.strip().lower()
+        if name == "charset" and value.strip().strip('"').lower() in ("utf-8", "utf8"):
+            continue
+        if name == "charset":
+            raise HttpError(415, "send the body in UTF-8 (charset=utf-8)")
+        if name:
+            raise HttpError(
+                415, f"Content-Type parameter {name[:32]!r}: only charset is understood"
+            )
+    return media
 
 
 def _validate(endpoint: Endpoint, raw: bytearray) -> Any:
@@ -120,6 +140,21 @@ async def _read_limited(request: Request, limit: int) -> bytearray:
     if received > limit:
         raise _too_large(limit)
     return raw
+
+
+def parse_parquet(raw: bytes) -> Rows:
+    """A Parquet body (a pandas DataFrame's `to_parquet()`) as `Rows`: its columns by name,
+    missing values as None."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        frame = pq.read_table(pa.BufferReader(raw)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError):
+        raise HttpError(400, "body is not a Parquet file") from None
+    values = frame.astype(object).where(pd.notna(frame), None)
+    return Rows([str(c) for c in frame.columns], values.to_numpy().tolist())
 
 
 def parse_csv(text: str) -> Rows:

@@ -17,6 +17,7 @@ from rayline.keys import Role
 JSON = "application/json"
 CSV = "text/csv"
 OCTET = "application/octet-stream"
+PARQUET = "application/vnd.apache.parquet"
 
 Served = tuple[str, str, int | None]
 """(model, version, batch size) of a prediction, for the request counters."""
@@ -73,6 +74,8 @@ class Endpoint:
     handler receives a `serve_app.http.body.Framed`."""
     error_key: str = "detail"
     """The key of an error's JSON body (`{"detail": ...}`; V2 clients read `{"error": ...}`)."""
+    invalid_status: int = 422
+    """The status of input the route cannot score (MLflow's scoring protocol answers 400)."""
 
     @property
     def name(self) -> str:

@@ -58,8 +58,10 @@ def classify(exc: Exception, route: str) -> tuple[int, str, int | None]:
     return 500, "internal error; see the Ingress replica logs", None
 
 
-def error_response(exc: Exception, route: str, key: str = "detail") -> JSONResponse:
+def error_response(
+    exc: Exception, route: str, key: str = "detail", invalid_status: int = 422
+) -> JSONResponse:
     """The response for an exception a handler of `route` ("METHOD /path") raised, its
-    message under `key` (the route's `Endpoint.error_key`)."""
+    message under `key` (`Endpoint.error_key`), a 422 answered as `invalid_status`."""
     status, detail, retry_after = classify(exc, route)
-    return error(status, detail, retry_after, key)
+    return error(invalid_status if status == 422 else status, detail, retry_after, key)

@@ -1,15 +1,18 @@
-"""MLflow's scoring protocol (`mlflow models serve`), so MLflow's clients work unchanged."""
+"""MLflow's scoring protocol (`mlflow models serve`), so MLflow's clients work unchanged: the
+same content types (JSON, CSV, Parquet), request shapes and statuses (input it cannot score is
+400), and the same bytes back (tests/integration/test_protocols.py compares the two servers)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
-from rayline.errors import InvalidRows
+from rayline.errors import BadRequest, InvalidRows
 from rayline.rows import Rows
-from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Result, Scalar
+from serve_app.http.endpoint import CSV, JSON, PARQUET, Answer, Endpoint, Result, Scalar
 from serve_app.routes.predict import predict_rows, served
 from serve_app.schemas import MlflowRequest
 
@@ -25,10 +28,18 @@ class InvocationsResponse(Answer):
 
 
 def parse_mlflow(body: MlflowRequest) -> Rows:
-    """Whichever of MLflow's formats the body uses, as `Rows`."""
+    """Whichever of MLflow's formats the body uses, as `Rows`. `params` are refused: MLflow
+    passes them only to a model logged with a params schema, and Rayline's are not (MLflow's
+    server would drop them with a log line nobody sees)."""
     given = [k for k in FORMATS if getattr(body, k) is not None]
     if len(given) != 1:
         raise InvalidRows(f"give exactly one of {', '.join(FORMATS)}")
+    if body.params:
+        names = ", ".join(sorted(body.params)[:5])
+        raise BadRequest(
+            f"params ({names}): this model takes no inference parameters (it was logged "
+            "without a params schema); send the data alone"
+        )
     if body.dataframe_split is not None:
         return Rows(body.dataframe_split.columns, body.dataframe_split.data)
     if body.dataframe_records is not None:
@@ -41,7 +52,9 @@ def parse_mlflow(body: MlflowRequest) -> Rows:
 async def invocations(ctx: Context, request: Request, body: Any) -> Result:
     rows = body if isinstance(body, Rows) else parse_mlflow(body)
     result = await predict_rows(ctx, request, ctx.args.default_model.model_id, rows, False)
-    return JSONResponse({"predictions": result["predictions"]}), served(result)
+    # json.dumps' default separators, as MLflow's server writes its answer.
+    text = json.dumps({"predictions": result["predictions"]})
+    return Response(text, media_type=JSON), served(result)
 
 
 async def ping(ctx: Context, request: Request) -> Response:
@@ -62,9 +75,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "predict",
         "MLflow scoring protocol",
         MlflowRequest,
-        (JSON, CSV),
+        (JSON, CSV, PARQUET),
         tag="mlflow",
         response=InvocationsResponse,
+        invalid_status=400,
     ),
     Endpoint("GET", "/ping", ping, None, "MLflow scoring health", tag="mlflow"),
     Endpoint("GET", "/version", version, None, "MLflow scoring server version", tag="mlflow"),

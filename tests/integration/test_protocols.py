@@ -1,20 +1,29 @@
-"""Standard clients against the real stack, unchanged but for the API key: the Open Inference
-Protocol's official client (tritonclient) over HTTP, JSON and binary, and over gRPC through
-Ray Serve's gRPC port (HAProxy in front of the Ingress replicas)."""
+"""Standard clients against the real stack, unchanged but for the API key: MLflow's scoring
+client, and the same requests to a real `mlflow models serve` of the same model answered with
+the same status and bytes; the Open Inference Protocol's official client (tritonclient) over
+HTTP, JSON and binary, and over gRPC through Ray Serve's gRPC port (HAProxy in front of the
+Ingress replicas)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import grpc
+import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import tritonclient.http as httpclient
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 from tritonclient.utils import InferenceServerException
 
+from bench.run_serving import mlflow_server
 from rayline.settings import PROJECT_ROOT
 from tests.stack import Stack
 from tests.waiting import wait_until
@@ -23,6 +32,71 @@ pytestmark = pytest.mark.integration
 
 MODEL = "iris_it"
 SETOSA_VIRGINICA = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+
+
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+ROWS = [dict(zip(COLUMNS, row, strict=True)) for row in SETOSA_VIRGINICA.tolist()]
+JSON_TYPE = "application/json"
+SPLIT = {"columns": COLUMNS, "data": SETOSA_VIRGINICA.tolist()}
+BY_COLUMN = {c: SETOSA_VIRGINICA[:, i].tolist() for i, c in enumerate(COLUMNS)}
+SAME_AS_MLFLOW: list[tuple[str, str | bytes, str]] = [
+    ("dataframe_split", json.dumps({"dataframe_split": SPLIT}), JSON_TYPE),
+    ("dataframe_records", json.dumps({"dataframe_records": ROWS}), JSON_TYPE),
+    ("instances", json.dumps({"instances": ROWS}), JSON_TYPE),
+    ("inputs", json.dumps({"inputs": BY_COLUMN}), JSON_TYPE),
+    ("utf-8", json.dumps({"instances": ROWS}), "application/json; charset=utf-8"),
+    ("csv", pd.DataFrame(ROWS).to_csv(index=False), "text/csv"),
+    ("parquet", pd.DataFrame(ROWS).to_parquet(), "application/vnd.apache.parquet"),
+    ("not json", "{", JSON_TYPE),
+    ("two formats", json.dumps({"instances": ROWS, "dataframe_records": ROWS}), JSON_TYPE),
+    ("no format", json.dumps({"rows": ROWS}), JSON_TYPE),
+    ("missing column", json.dumps({"dataframe_records": [{COLUMNS[0]: 5.1}]}), JSON_TYPE),
+    ("latin-1", json.dumps({"instances": ROWS}), "application/json; charset=latin-1"),
+    ("format", json.dumps({"instances": ROWS}), "application/json; format=pandas-split"),
+    ("xml", "<rows/>", "application/xml"),
+]
+"""(what, body, Content-Type): each sent to both servers."""
+
+
+def _post(url: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_invocations_answer_as_mlflow_models_serve_does(serving: Stack, tmp_path: Path) -> None:
+    rayline = f"{serving.settings.serve_url}/invocations"
+    auth = {"Authorization": f"Bearer {serving.predict_key}"}
+    with mlflow_server(serving.settings, MODEL, tmp_path / "mlflow.log", workers=1) as port:
+        mlflow_url = f"http://127.0.0.1:{port}/invocations"
+        statuses = []
+        for what, body, content_type in SAME_AS_MLFLOW:
+            headers = {"Content-Type": content_type}
+            theirs = _post(mlflow_url, body, headers)
+            ours = _post(rayline, body, {**headers, **auth})
+            assert ours[0] == theirs[0], (what, ours, theirs[1][:300])
+            if theirs[0] == 200:
+                assert ours[1] == theirs[1], what  # the same bytes
+            statuses.append(ours[0])
+    assert statuses == [200] * 7 + [400] * 4 + [415] * 3
+
+
+def test_mlflows_scoring_client_predicts_with_a_netrc_key(
+    serving: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login rayline password {serving.predict_key}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))  # what requests reads: no code change in the client
+    client = ScoringServerClient("127.0.0.1", serving.settings.serve_port)
+    client.ping()  # raises unless 200
+    predictions = client.invoke(pd.DataFrame(ROWS)).get_predictions()
+    assert predictions.iloc[:, 0].tolist() == [0, 2]
+    assert client.get_version() == mlflow.__version__
 
 
 @pytest.fixture

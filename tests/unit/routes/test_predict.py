@@ -8,9 +8,11 @@ or in the other modules here."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import mlflow
+import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
@@ -180,11 +182,49 @@ def test_invocations_takes_every_mlflow_format(client: TestClient, payload: dict
 def test_invocations_wants_exactly_one_format(client: TestClient) -> None:
     both = {"instances": [SETOSA], "dataframe_records": [SETOSA]}
     response = client.post("/invocations", json=both, headers=PREDICT)
-    assert response.status_code == 422
+    assert response.status_code == 400  # MLflow's server answers 400 to input it cannot score
     assert "exactly one of" in response.json()["detail"]
     csv = "\n".join([",".join(COLUMNS), ",".join(map(str, VIRGINICA.values()))])
     headers = {**PREDICT, "Content-Type": "text/csv"}
     assert client.post("/invocations", content=csv, headers=headers).json() == {"predictions": [2]}
+
+
+@covers("POST /invocations")
+def test_invocations_answers_as_mlflow_writes_and_takes_parquet(
+    ctx: Context, client: TestClient
+) -> None:
+    ctx.args.max_body_bytes = 10_000  # a DataFrame's to_parquet() is ~3 kB, with its metadata
+    response = client.post("/invocations", json={"instances": [SETOSA]}, headers=PREDICT)
+    assert response.content == b'{"predictions": [0]}'  # json.dumps' separators, as MLflow's
+    frame = pd.DataFrame([SETOSA, VIRGINICA])
+    parquet = {**PREDICT, "Content-Type": "application/vnd.apache.parquet"}
+    answer = client.post("/invocations", content=frame.to_parquet(), headers=parquet)
+    assert answer.json() == {"predictions": [0, 2]}
+    broken = client.post("/invocations", content=b"PAR1 not really", headers=parquet)
+    assert (broken.status_code, broken.json()) == (400, {"detail": "body is not a Parquet file"})
+
+
+@covers("POST /invocations")
+def test_invocations_refuses_params_and_content_types_mlflow_refuses(client: TestClient) -> None:
+    with_params = {"instances": [SETOSA], "params": {"temperature": 0.5}}
+    refused = client.post("/invocations", json=with_params, headers=PREDICT)
+    assert refused.status_code == 400
+    assert refused.json()["detail"].startswith("params (temperature): this model takes no")
+    empty = {"instances": [SETOSA], "params": {}}
+    assert client.post("/invocations", json=empty, headers=PREDICT).status_code == 200
+    body = json.dumps({"instances": [SETOSA]})
+    for content_type, status in [
+        ("application/json; charset=utf-8", 200),
+        ("application/json; charset=UTF-8", 200),
+        ("application/json; charset=latin-1", 415),
+        ("application/json; format=pandas-split", 415),
+        ("application/xml", 415),
+    ]:
+        headers = {**PREDICT, "Content-Type": content_type}
+        response = client.post("/invocations", content=body, headers=headers)
+        assert response.status_code == status, (content_type, response.text)
+    no_type = client.post("/invocations", content=body, headers=PREDICT)
+    assert no_type.status_code == 415  # MLflow's server, too, wants a Content-Type
 
 
 @covers("GET /ping", "GET /version")
@@ -250,11 +290,11 @@ def test_csv_shape_errors(client: TestClient) -> None:
     assert unknown.status_code == 422 and "code" in unknown.json()["detail"]
     empty = client.post("/invocations", content="", headers=CSV_HEADERS)
     assert (empty.status_code, empty.json()) == (
-        422,
+        400,
         {"detail": "CSV body is empty; the first line must name the columns"},
     )
     header_only = client.post("/invocations", content=",".join(COLUMNS), headers=CSV_HEADERS)
-    assert (header_only.status_code, header_only.json()) == (422, {"detail": "no rows to predict"})
+    assert (header_only.status_code, header_only.json()) == (400, {"detail": "no rows to predict"})
 
 
 # --- the protocol parsers, directly ---------------------------------------------------------
