@@ -201,10 +201,10 @@ def _check_spec(where: str, spec: Any, algorithm: str) -> None:
 def resolve_config_path(ref: str | Path) -> Path:
     """A config path as given, or the name of a shipped config in configs/train/."""
     path = Path(ref)
-    if path.exists():
+    if path.is_file():
         return path
     shipped = CONFIG_DIR / f"{ref}.yaml"
-    if shipped.exists():
+    if shipped.is_file():
         return shipped
     names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
     raise ConfigError(f"{ref}: no such config file; shipped configs: {names}")
@@ -227,6 +227,8 @@ def load_config(ref: str | Path) -> TrainConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it as a text file ({type(exc).__name__})") from None
     return parse_config(data, str(path))
 
 

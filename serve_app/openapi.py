@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from serve_app.http.endpoint import JSON, OCTET, PARQUET, Endpoint
+from serve_app.http.params import path_pattern
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
@@ -51,7 +52,7 @@ ERROR_SCHEMAS = {
 """An error body by `Endpoint.error_key`: `{"detail": ...}`, V2's `{"error": ...}`."""
 ERROR_MODELS = {"detail": "Error", "error": "V2Error"}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
-PATH_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"}
+
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
@@ -103,7 +104,12 @@ def _operation(e: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         "summary": e.summary,
         "tags": [e.tag],
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETER}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": f"^{path_pattern(name)}$"},
+            }
             for name in re.findall(r"{(\w+)}", e.path)
         ]
         + (_query_parameters(e.query) if e.query else []),

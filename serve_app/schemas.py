@@ -7,13 +7,15 @@ bodies, which are also the OpenAPI document's schemas. The routes turn bodies in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from rayline.config import Strict
 from rayline.monitoring.drift import MonitoringConfig
 from rayline.scheduling import ScheduleSpec
+from serve_app.open_inference import DTYPES
 
 
 class ServedModel(Strict):
@@ -95,7 +97,10 @@ class IngressConfig(Strict):
 class PredictRequest(Strict):
     """Rayline's own prediction body."""
 
-    instances: list[dict[str, Any]] | list[list[Any]] = Field(min_length=1)
+    instances: (
+        Annotated[list[dict[str, Any]], Field(min_length=1)]
+        | Annotated[list[list[Any]], Field(min_length=1)]
+    )
     """Rows as objects keyed by column, or as lists in the signature's column order."""
     return_proba: bool = True
     """Also return class probabilities (classification models)."""
@@ -107,25 +112,38 @@ class DataframeSplit(Strict):
     index: list[Any] | None = None
 
 
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+"""The body keys of MLflow's scoring protocol; a request gives exactly one."""
+
+
 class MlflowRequest(Strict):
     """MLflow scoring protocol: exactly one of these keys."""
 
-    dataframe_split: DataframeSplit | None = None
-    dataframe_records: list[dict[str, Any]] | None = None
-    instances: list[Any] | None = None
-    inputs: list[Any] | dict[str, list[Any]] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": [key]} for key in MLFLOW_FORMATS]}
+    )
+
+    # Each format absent or given, never null (as the schema says).
+    dataframe_split: DataframeSplit | SkipJsonSchema[None] = None
+    dataframe_records: list[dict[str, Any]] | SkipJsonSchema[None] = None
+    instances: list[Any] | SkipJsonSchema[None] = None
+    inputs: list[Any] | dict[str, list[Any]] | SkipJsonSchema[None] = None
     params: dict[str, Any] | None = None
+    """Refused unless empty: Rayline's models take no inference parameters."""
 
 
 class V2Tensor(Strict):
     """An input tensor: `data` in JSON (flat or nested, row-major), or its bytes after the
-    JSON header (binary tensor data extension: `parameters.binary_data_size`)."""
+    JSON header (binary tensor data extension: `parameters.binary_data_size`, sent as
+    application/octet-stream; the JSON body, documented here, always carries `data`)."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["name", "shape", "datatype", "data"]})
 
     name: str = Field(min_length=1, max_length=256)
-    shape: list[int] = Field(min_length=1, max_length=8)
-    datatype: str
+    shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
+    datatype: str = Field(json_schema_extra={"enum": list(DTYPES)})
     """BOOL, UINT8-64, INT8-64, FP16/32/64 or BYTES."""
-    data: list[Any] | None = None
+    data: list[Any] | SkipJsonSchema[None] = None
     parameters: dict[str, Any] | None = None
 
 

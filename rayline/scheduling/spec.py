@@ -67,7 +67,7 @@ class DriftTrigger(_Strict):
 class ScheduleSpec(_Strict):
     """A named schedule: one training config (by name, path or inline) and one trigger."""
 
-    name: str
+    name: str = Field(json_schema_extra={"pattern": NAME_PATTERN.pattern})
     """Schedule name, also the prefix of its Ray Jobs submission ids."""
 
     config: str | None = None

@@ -22,6 +22,7 @@ from serve_app.http.auth import authorize
 from serve_app.http.body import read_body
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import error, error_response
+from serve_app.http.params import check_path, read_query
 from serve_app.jobs import Jobs
 from serve_app.routes import ENDPOINTS, PLAIN
 from serve_app.routes.predict import PREDICTION_ID_HEADER
@@ -54,15 +55,45 @@ class Context:
     """Requests this replica is answering now."""
 
 
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def create_app(context: Context) -> Starlette:
-    """Every row of `ENDPOINTS` through the request wrapper; then the plain routes (the
+    """Every row of `ENDPOINTS` through the request wrapper, one route per path taking any
+    method (a method the path lacks gets its 405 there, whose Allow lists all the path has,
+    rather than falling through to the web UI's catch-all); then the plain routes (the
     OpenAPI document and the web UI), whose catch-all comes last."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for e in ENDPOINTS:
+        by_path.setdefault(e.path, {})[e.method] = e
     return Starlette(
         routes=[
-            *(Route(e.path, _wrap(context, e), methods=[e.method]) for e in ENDPOINTS),
+            *(
+                Route(path, _by_method(context, rows), methods=ANY_METHOD)
+                for path, rows in by_path.items()
+            ),
             *(Route(e.path, _plain(context, e), methods=[e.method]) for e in PLAIN),
         ]
     )
+
+
+def _by_method(
+    context: Context, rows: dict[str, Endpoint]
+) -> Callable[[Request], Awaitable[Response]]:
+    handlers = {method: _wrap(context, e) for method, e in rows.items()}
+    allow = sorted({*rows, *(["HEAD"] if "GET" in rows else [])})
+    key = next(iter(rows.values())).error_key
+
+    async def dispatch(request: Request) -> Response:
+        # HEAD is GET without a body (Starlette drops the body).
+        handler = handlers.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            response = error(405, f"this path takes {', '.join(allow)}", key=key)
+            response.headers["Allow"] = ", ".join(allow)
+            return response
+        return await handler(request)
+
+    return dispatch
 
 
 def _plain(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -89,6 +120,8 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
         context.inflight += 1
         try:
             authorize(request.headers.get("authorization"), endpoint.role, context.keys)
+            check_path(request)
+            request.state.query = read_query(request, endpoint.query)
             if endpoint.body:
                 body = await read_body(request, endpoint, context.args.max_body_bytes)
                 result = await endpoint.handler(context, request, body)

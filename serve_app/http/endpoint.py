@@ -38,10 +38,12 @@ class Answer(BaseModel):
 
 
 class Query(BaseModel):
-    """Base of the query models: each field is one optional query parameter, with the
-    constraints its handler enforces (the handler reads and checks the parameter itself)."""
+    """Base of the query models: each field is one optional query parameter and its bounds.
+    The request wrapper validates the query string into the row's model (422 for a value out
+    of bounds or a parameter the route does not read) and hands it over as
+    `request.state.query`."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
 
 @dataclass(frozen=True)

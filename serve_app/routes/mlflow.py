@@ -14,13 +14,10 @@ from rayline.errors import BadRequest, InvalidRows
 from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, PARQUET, Answer, Endpoint, Result, Scalar
 from serve_app.routes.predict import predict_rows, served
-from serve_app.schemas import MlflowRequest
+from serve_app.schemas import MLFLOW_FORMATS, MlflowRequest
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
-
-FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-"""The body keys of MLflow's scoring protocol; a request gives exactly one."""
 
 
 class InvocationsResponse(Answer):
@@ -31,9 +28,9 @@ def parse_mlflow(body: MlflowRequest) -> Rows:
     """Whichever of MLflow's formats the body uses, as `Rows`. `params` are refused: MLflow
     passes them only to a model logged with a params schema, and Rayline's are not (MLflow's
     server would drop them with a log line nobody sees)."""
-    given = [k for k in FORMATS if getattr(body, k) is not None]
+    given = [k for k in MLFLOW_FORMATS if getattr(body, k) is not None]
     if len(given) != 1:
-        raise InvalidRows(f"give exactly one of {', '.join(FORMATS)}")
+        raise InvalidRows(f"give exactly one of {', '.join(MLFLOW_FORMATS)}")
     if body.params:
         names = ", ".join(sorted(body.params)[:5])
         raise BadRequest(

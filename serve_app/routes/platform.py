@@ -16,7 +16,6 @@ from rayline.estimators import TASKS, families_for
 from rayline.scoring import METRICS
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
-from serve_app.http.params import is_number
 from serve_app.jobs import shipped_configs
 from serve_app.routes.platform_schemas import (
     BenchmarkResults,
@@ -77,10 +76,7 @@ async def job_detail(ctx: Context, request: Request) -> Response:
 
 
 async def job_logs(ctx: Context, request: Request) -> Response:
-    tail = request.query_params.get("tail", "200")
-    if not is_number(tail):
-        raise HttpError(422, "tail: must be a number of lines")
-    logs = await _ray(ctx.jobs.logs, request.path_params["job_id"], min(int(tail), 5000))
+    logs = await _ray(ctx.jobs.logs, request.path_params["job_id"], request.state.query.tail)
     return JSONResponse({"logs": logs})
 
 
@@ -96,11 +92,7 @@ async def cluster(ctx: Context, request: Request) -> Response:
 
 
 async def timeseries(ctx: Context, request: Request) -> Response:
-    try:
-        minutes = min(max(float(request.query_params.get("minutes", "10")), 0.1), 60.0)
-    except ValueError:
-        raise HttpError(422, "minutes: must be a number") from None
-    return JSONResponse(await ctx.metrics.timeseries.remote(minutes))
+    return JSONResponse(await ctx.metrics.timeseries.remote(request.state.query.minutes))
 
 
 async def prometheus(ctx: Context, request: Request) -> Response:

@@ -116,8 +116,8 @@ class JobDetail(Job):
 
 
 class LogsQuery(Query):
-    tail: int = Field(200, ge=0)
-    """Lines from the end of the log, at most 5000; 0 for the whole log."""
+    tail: int = Field(200, ge=0, le=5000)
+    """Lines from the end of the log; 0 for the whole log."""
 
 
 class JobLogs(Answer):
@@ -182,8 +182,8 @@ class ClusterInfo(Answer):
 
 
 class TimeseriesQuery(Query):
-    minutes: float = 10
-    """How far back; values outside 0.1 to 60 are taken as the nearer end."""
+    minutes: float = Field(10, ge=0.1, le=60)
+    """How far back."""
 
 
 class TimePoint(Answer):

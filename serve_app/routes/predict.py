@@ -11,18 +11,17 @@ import re
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rayline.errors import MODEL_RETRY_AFTER_S
 from rayline.estimators import Task
 from rayline.monitoring.live import new_prediction_id
-from rayline.registry import parse_ref
 from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Query, Result, Scalar, Served
 from serve_app.http.errors import HttpError
-from serve_app.http.params import ALIAS_PATTERN, requested_model
+from serve_app.http.params import ALIAS_PATTERN, check_alias, is_number, requested_model
 from serve_app.schemas import PredictRequest
 
 if TYPE_CHECKING:
@@ -39,10 +38,23 @@ NOT_READY_RETRY_AFTER_S = MODEL_RETRY_AFTER_S
 class ModelRef(Query):
     """Which version of the model in the path: by alias, or by version number."""
 
-    alias: str = Field("champion", pattern=f"^{ALIAS_PATTERN}$")
+    # The patterns document the grammar; the validators enforce it with messages that say it.
+    alias: str = Field("champion", json_schema_extra={"pattern": f"^{ALIAS_PATTERN}$"})
     """The alias to use (ignored when `version` is given)."""
-    version: str | None = Field(None, pattern="^[0-9]{1,9}$", examples=["1"])
+    version: str | None = Field(None, json_schema_extra={"pattern": "^[0-9]{1,9}$"}, examples=["1"])
     """A version number; wins over `alias`."""
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, alias: str) -> str:
+        return check_alias(alias)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, version: str | None) -> str | None:
+        if version is not None and not (is_number(version) and len(version) <= 9):
+            raise ValueError("must be a number")
+        return version
 
 
 class ModelInfoQuery(Query):
@@ -247,11 +259,10 @@ async def ready(ctx: Context, request: Request) -> Response:
 
 
 async def model_info(ctx: Context, request: Request) -> Response:
-    wanted = request.query_params.get("model")
+    wanted = request.state.query.model
     if wanted is None:
         models = await statuses(ctx)
-    else:
-        parse_ref(wanted)  # 400 for anything but name@alias or name/version
+    else:  # name@alias or name/version, as the query's pattern says
         models = [await ctx.predictor.status(wanted)]
     return JSONResponse({"default_model": ctx.args.default_model.model_id, "models": models})
 

@@ -16,7 +16,7 @@ from rayline.registry import FAMILY_TAG, Registry
 from serve_app.http.auth import role_of
 from serve_app.http.endpoint import Answer, Endpoint
 from serve_app.http.errors import HttpError
-from serve_app.http.params import check_alias, requested_model
+from serve_app.http.params import requested_model
 from serve_app.routes.predict import ModelRef, ModelSchema, status_of
 from serve_app.schemas import AliasRequest
 
@@ -154,7 +154,10 @@ async def model_schema(ctx: Context, request: Request) -> Response:
 
 
 async def set_alias(ctx: Context, request: Request, body: AliasRequest) -> Response:
-    name, alias = request.path_params["name"], check_alias(request.path_params["alias"])
+    name, alias = (
+        request.path_params["name"],
+        request.path_params["alias"],
+    )  # grammar checked by the wrapper
     previous = await _mlflow(ctx.registry.set_alias, name, alias, body.version)
     log.info("alias %s@%s: %s -> %s", name, alias, previous, body.version)
     return JSONResponse(

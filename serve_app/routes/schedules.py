@@ -13,7 +13,6 @@ from rayline.scheduling import ScheduleSpec
 from rayline.state import RunRecord
 from serve_app.http.endpoint import Answer, Endpoint, Query
 from serve_app.http.errors import HttpError
-from serve_app.http.params import is_number
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
@@ -81,13 +80,8 @@ class ScheduleDeleted(Answer):
 
 
 def _page(request: Request) -> tuple[int, int]:
-    values = []
-    for key, default, top in (("limit", "50", MAX_PAGE), ("offset", "0", 10**9)):
-        text = request.query_params.get(key, default)
-        if not is_number(text) or int(text) > top or (key == "limit" and int(text) == 0):
-            raise HttpError(422, f"{key}: a whole number from {int(key == 'limit')} to {top}")
-        values.append(int(text))
-    return values[0], values[1]
+    query = request.state.query
+    return query.limit, getattr(query, "offset", 0)
 
 
 async def _ask(

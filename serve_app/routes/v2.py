@@ -19,7 +19,6 @@ from rayline.errors import BadRequest
 from rayline.registry import CHAMPION
 from serve_app.http.body import Framed
 from serve_app.http.endpoint import JSON, OCTET, Answer, Endpoint, Result, Scalar
-from serve_app.http.params import is_number
 from serve_app.open_inference import (
     EXTENSIONS,
     PREDICT,
@@ -105,11 +104,8 @@ def _model_id(request: Request) -> str:
     """`name/version` on a versioned route, else `name@champion`."""
     name = request.path_params["name"]
     version = request.path_params.get("version")
-    if version is None:
-        return f"{name}@{CHAMPION}"
-    if not is_number(version):
-        raise BadRequest(f"version {version[:32]!r}: versions are numbers")
-    return f"{name}/{version}"
+    # The request wrapper has checked the version's grammar (digits).
+    return f"{name}@{CHAMPION}" if version is None else f"{name}/{version}"
 
 
 def input_tensors(body: V2Request, data: bytes) -> list[Tensor]:

@@ -1,6 +1,6 @@
-"""Reliability on the real stack (the fast versions; `make chaos` runs the long ones): fuzzing
-from /openapi.json, overload, a killed predictor replica, an MLflow outage, concurrent
-promotions, a killed training driver."""
+"""Reliability on the real stack (the fast versions; `make chaos` runs the long ones): every
+schemathesis check from /openapi.json, overload, a killed predictor replica, an MLflow
+outage, concurrent promotions, a killed training driver."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
 from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
 from rayline.stack.harness import replica_states
+from tests.conformance import check_all, config
 from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import NotYet, wait_until
@@ -30,36 +30,19 @@ ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "p
 FUZZ_EXAMPLES = int(os.environ.get("RAYLINE_FUZZ_EXAMPLES", "25"))
 
 
-def test_fuzzed_requests_never_get_a_server_error(serving: Stack) -> None:
-    """Every operation in /openapi.json, with generated valid and invalid inputs."""
-    schema = schemathesis.openapi.from_url(serving.url + "/openapi.json")
+def test_the_api_answers_as_its_openapi_document_says(serving: Stack) -> None:
+    """Every operation in /openapi.json, valid and invalid inputs, every schemathesis check
+    (tests/conformance.py): no server error, every status, header and body as documented,
+    invalid input refused, valid input accepted."""
+    schema = schemathesis.openapi.from_url(serving.url + "/openapi.json", config=config())
     # Submitting jobs and benchmarks and changing schedules starts real work; they have their
     # own tests.
     schema = schema.exclude(path_regex="^/v1/(jobs|benchmarks)$", method="POST")
     schema = schema.exclude(path_regex="^/v1/schedules", method=["POST", "PATCH", "DELETE"])
     headers = {"Authorization": f"Bearer {serving.admin_key}"}
-    failures: list[str] = []
-    operations = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=FUZZ_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: Any) -> None:
-            response = case.call(headers=headers, timeout=30)
-            body = response.text
-            if response.status_code >= 500 and response.status_code != 503:
-                failures.append(f"{case.operation.label}: {response.status_code} {body[:200]}")
-            if response.status_code >= 400 and "Traceback" in body:
-                failures.append(f"{case.operation.label}: traceback in the error body")
-
-        check()
+    operations, failures = check_all(
+        schema, lambda case: case.call(headers=headers, timeout=30), headers, FUZZ_EXAMPLES
+    )
     assert operations >= 25
     assert failures == []
 

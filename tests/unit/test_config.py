@@ -68,6 +68,17 @@ def test_unknown_config_name_lists_shipped_ones() -> None:
         load_config("does_not_exist")
 
 
+def test_a_folder_or_unreadable_file_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    # The schedules API fuzz test sent `config: "."`: a folder read as a file was a 500.
+    for ref in (".", str(tmp_path)):
+        with pytest.raises(ConfigError, match="no such config file"):
+            load_config(ref)
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="cannot read it as a text file"):
+        load_config(binary)
+
+
 def test_inline_spec_must_be_a_mapping() -> None:
     with pytest.raises(ConfigError, match="--spec: expected a mapping"):
         parse_config([1, 2], "--spec")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from rayline.registry import RegistryError
 from serve_app.http.app import Context, create_app
 from serve_app.http.endpoint import Endpoint
 from serve_app.routes import ENDPOINTS
@@ -200,10 +201,14 @@ def test_an_unexpected_error_is_a_500_without_a_traceback(ctx: Context, client: 
     assert ctx.inflight == 0
 
 
-def test_registry_errors_keep_their_status(client: TestClient) -> None:
-    response = client.get("/model-info?model=iris", headers=PREDICT)
+def test_registry_errors_keep_their_status(ctx: Context, client: TestClient) -> None:
+    def refuse(name: str, alias: str, version: str) -> str:
+        raise RegistryError(f"model '{name}': version {version} is archived", status=400)
+
+    ctx.registry.set_alias = refuse  # type: ignore[method-assign]
+    response = client.post("/v1/models/iris/aliases/champion", json={"version": "1"}, headers=ADMIN)
     assert response.status_code == 400
-    assert response.json() == {"detail": "model 'iris': use name@alias or name/version"}
+    assert response.json() == {"detail": "model 'iris': version 1 is archived"}
     assert "Retry-After" not in response.headers
 
 

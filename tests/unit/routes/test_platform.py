@@ -150,7 +150,12 @@ def test_job_logs_and_stop(ctx: Context, client: TestClient) -> None:
     assert logs == {"logs": "line 9\nline 10"}
     assert client.get("/v1/jobs/raysubmit_1/logs", headers=ADMIN).json()["logs"].count("\n") == 9
     bad = client.get("/v1/jobs/raysubmit_1/logs?tail=-1", headers=ADMIN)
-    assert (bad.status_code, bad.json()) == (422, {"detail": "tail: must be a number of lines"})
+    assert (bad.status_code, bad.json()) == (
+        422,
+        {"detail": "tail: Input should be greater than or equal to 0"},
+    )
+    beyond = client.get("/v1/jobs/raysubmit_1/logs?tail=5001", headers=ADMIN)  # refused, not cut
+    assert beyond.json() == {"detail": "tail: Input should be less than or equal to 5000"}
     stopped = client.post("/v1/jobs/raysubmit_1/stop", headers=ADMIN)
     assert stopped.json() == {"stopped": True}
     assert ctx.jobs.stopped == ["raysubmit_1"]  # type: ignore[attr-defined]
@@ -218,10 +223,13 @@ def test_timeseries_and_prometheus_text(ctx: Context, client: TestClient) -> Non
     series = client.get("/v1/metrics/timeseries?minutes=5", headers=PREDICT)
     assert series.json()["totals"] == {"requests": 3, "errors": 0}
     client.get("/v1/metrics/timeseries", headers=PREDICT)
-    client.get("/v1/metrics/timeseries?minutes=600", headers=PREDICT)
-    assert ctx.metrics.target.minutes == [5.0, 10.0, 60.0]  # default 10, at most an hour
+    long = client.get("/v1/metrics/timeseries?minutes=600", headers=PREDICT)  # refused, not cut
+    assert long.json() == {"detail": "minutes: Input should be less than or equal to 60"}
+    assert ctx.metrics.target.minutes == [5.0, 10.0]  # default 10
     bad = client.get("/v1/metrics/timeseries?minutes=soon", headers=PREDICT)
-    assert (bad.status_code, bad.json()) == (422, {"detail": "minutes: must be a number"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("minutes: Input should be")
+    unknown = client.get("/v1/metrics/timeseries?minute=5", headers=PREDICT)
+    assert unknown.json() == {"detail": "minute: not a parameter of this route"}
     text = client.get("/metrics", headers=PREDICT)
     assert text.text.startswith("rayline_requests_total 3\n")
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")

@@ -85,7 +85,7 @@ def test_model_info_describes_the_served_models(client: TestClient) -> None:
     assert [m["model_id"] for m in one["models"]] == ["iris/1"]
     unknown = client.get("/model-info?model=nope@champion", headers=PREDICT).json()
     assert unknown["models"][0]["status"] == "failed"
-    assert client.get("/model-info?model=nope", headers=PREDICT).status_code == 400
+    assert client.get("/model-info?model=nope", headers=PREDICT).status_code == 422
 
 
 @covers("POST /predict")

@@ -108,7 +108,8 @@ def test_metadata_describes_what_inference_answers(ctx: Context, client: TestCli
     unknown_version = client.get("/v2/models/iris/versions/7/ready", headers=PREDICT)
     assert unknown_version.status_code == 404, unknown_version.text
     not_a_version = client.get("/v2/models/iris/versions/latest", headers=PREDICT)
-    assert not_a_version.status_code == 400 and "latest" in not_a_version.json()["error"]
+    assert not_a_version.status_code == 422
+    assert not_a_version.json() == {"error": "path parameter version: must match ^[0-9]{1,9}$"}
     ctx.predictor.models["iris@champion"] = ModelUnavailable("loading", retry_after=10)
     loading = client.get("/v2/models/iris/ready", headers=PREDICT)
     assert (loading.status_code, loading.headers["Retry-After"]) == (503, "5")
