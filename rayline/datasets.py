@@ -40,10 +40,9 @@ def load_builtin(name: str) -> pd.DataFrame:
     """A scikit-learn dataset as one frame with a `target` column."""
     bunch: Any = _LOADERS[name](as_frame=True)
     frame: pd.DataFrame = bunch.frame.copy()
-    # digits ships "pixel_0_0"-style names already; others may carry spaces or parentheses.
-    frame.columns = [
-        str(c).strip().replace(" ", "_").replace("(", "").replace(")", "") for c in frame.columns
-    ]
+    # The dataset's own column names ("mean radius", "sepal length (cm)"): a DataFrame a user
+    # loads the same way predicts as it is.
+    frame.columns = [str(c) for c in frame.columns]
     return frame
 
 

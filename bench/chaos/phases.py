@@ -29,7 +29,12 @@ from bench.train_config import write_config
 from rayline.benchmarking.stats import percentile
 
 MODEL = "chaos_iris"
-ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
+ROW = {
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
+}
 RETRY = Retry(attempts=8, base_s=0.25, cap_s=4.0)
 """How the fault phases' clients retry."""
 

@@ -150,8 +150,8 @@ def test_schedules_page_creates_runs_now_and_shows_the_outcome(serving: Stack, p
 def test_monitoring_page_shows_feature_drift_and_a_histogram(serving: Stack, page: Page) -> None:
     # Enough live rows for a verdict (min_rows 100): shifted petal lengths, so one feature drifts.
     rows = [
-        {"sepal_length_cm": 5.8, "sepal_width_cm": 3.0, "petal_length_cm": 8.0 + i % 5 * 0.1,
-         "petal_width_cm": 1.2}
+        {"sepal length (cm)": 5.8, "sepal width (cm)": 3.0, "petal length (cm)": 8.0 + i % 5 * 0.1,
+         "petal width (cm)": 1.2}
         for i in range(50)
     ]  # fmt: skip
     for _ in range(4):
@@ -170,6 +170,6 @@ def test_monitoring_page_shows_feature_drift_and_a_histogram(serving: Stack, pag
     page.get_by_label("Model", exact=True).select_option("iris_it")
     expect(page.get_by_role("img", name="Feature drift")).to_be_visible()
     table = page.get_by_role("table", name="Drift by feature")
-    table.get_by_role("button", name="petal_length_cm").click()
-    expect(page.get_by_role("img", name="Reference vs live: petal_length_cm")).to_be_visible()
+    table.get_by_role("button", name="petal length (cm)").click()
+    expect(page.get_by_role("img", name="Reference vs live: petal length (cm)")).to_be_visible()
     _shot(page, "09-monitoring")

@@ -63,5 +63,5 @@ def test_batch_predict_names_a_mismatched_input(stack: Stack, iris_model: dict[s
         check=False,
     )
     output = result.stdout + result.stderr
-    assert "missing column(s) the model needs: sepal_length_cm" in output
+    assert "missing column(s) the model needs: sepal length (cm)" in output
     assert "failed" in output

@@ -20,8 +20,8 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 MODEL = "iris_mon"
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-SHIFTED = ["petal_length_cm", "sepal_width_cm"]
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+SHIFTED = ["petal length (cm)", "sepal width (cm)"]
 CHUNK = 100
 
 

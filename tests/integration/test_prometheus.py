@@ -29,8 +29,8 @@ from tests.waiting import NotYet, wait_until
 pytestmark = pytest.mark.integration
 
 DEPLOY = PROJECT_ROOT / "deploy" / "prometheus"
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-SHIFTED = ("petal_length_cm", "petal_width_cm")
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+SHIFTED = ("petal length (cm)", "petal width (cm)")
 UNREACHABLE = (urllib.error.URLError, ConnectionError, TimeoutError)
 
 

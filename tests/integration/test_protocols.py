@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import tritonclient.http as httpclient
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
 from bench.run_serving import mlflow_server
@@ -34,7 +35,7 @@ MODEL = "iris_it"
 SETOSA_VIRGINICA = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
 
 
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROWS = [dict(zip(COLUMNS, row, strict=True)) for row in SETOSA_VIRGINICA.tolist()]
 JSON_TYPE = "application/json"
 SPLIT = {"columns": COLUMNS, "data": SETOSA_VIRGINICA.tolist()}
@@ -94,7 +95,9 @@ def test_mlflows_scoring_client_predicts_with_a_netrc_key(
     monkeypatch.setenv("NETRC", str(netrc))  # what requests reads: no code change in the client
     client = ScoringServerClient("127.0.0.1", serving.settings.serve_port)
     client.ping()  # raises unless 200
-    predictions = client.invoke(pd.DataFrame(ROWS)).get_predictions()
+    # scikit-learn's own DataFrame, its column names as they come ("sepal length (cm)").
+    frame = load_iris(as_frame=True).frame.drop(columns="target").iloc[[0, 100]]
+    predictions = client.invoke(frame).get_predictions()
     assert predictions.iloc[:, 0].tolist() == [0, 2]
     assert client.get_version() == mlflow.__version__
 
@@ -192,7 +195,7 @@ def test_grpc_answers_carry_the_prediction_id_and_count_in_the_metrics(serving: 
 
     request = pb.ModelInferRequest(model_name=MODEL, id="typed-1")
     for index, name in enumerate(
-        ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+        ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
     ):
         tensor = request.inputs.add(name=name, datatype="FP64", shape=[1])
         tensor.contents.fp64_contents.append(float(SETOSA_VIRGINICA[0, index]))
@@ -212,7 +215,7 @@ def test_grpc_answers_carry_the_prediction_id_and_count_in_the_metrics(serving: 
                 timeout=30,
             )
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "sepal_width_cm" in (bad.value.details() or "")
+        assert "sepal width (cm)" in (bad.value.details() or "")
 
     # Counted with the HTTP requests (each replica hands its counters over every second).
     def counted() -> bool:

@@ -26,7 +26,12 @@ from tests.stack import Stack
 from tests.waiting import NotYet, wait_until
 
 pytestmark = pytest.mark.integration
-ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
+ROW = {
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
+}
 FUZZ_EXAMPLES = int(os.environ.get("RAYLINE_FUZZ_EXAMPLES", "25"))
 
 

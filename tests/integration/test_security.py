@@ -25,7 +25,7 @@ from tests.stack import Stack
 pytestmark = pytest.mark.integration
 
 ROW = [5.1, 3.5, 1.4, 0.2]
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 RECORD = dict(zip(COLUMNS, ROW, strict=True))
 LONG_TEXT = "x-secret-payload-" + "y" * 40
 """A request value no error body may repeat."""
@@ -53,8 +53,8 @@ HOSTILE = [
     ),
     pytest.param(
         PREDICT,
-        b'{"instances": [{"sepal_length_cm": NaN, "sepal_width_cm": 3.5, '
-        b'"petal_length_cm": 1.4, "petal_width_cm": 0.2}]}',
+        b'{"instances": [{"sepal length (cm)": NaN, "sepal width (cm)": 3.5, '
+        b'"petal length (cm)": 1.4, "petal width (cm)": 0.2}]}',
         JSON,
         {422},
         id="nan_in_record",
@@ -93,7 +93,7 @@ HOSTILE = [
     pytest.param(PREDICT, _json({"instances": []}), JSON, {422}, id="empty_instances"),
     pytest.param(
         PREDICT,
-        _json({"instances": [{k: v for k, v in RECORD.items() if k != "petal_width_cm"}]}),
+        _json({"instances": [{k: v for k, v in RECORD.items() if k != "petal width (cm)"}]}),
         JSON,
         {422},
         id="missing_column",

@@ -19,7 +19,12 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-ROW = {"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
+ROW = {
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
+}
 COLUMNS = list(ROW)
 
 
@@ -50,7 +55,7 @@ def test_rayline_predict_returns_labels_probabilities_and_version(serving: Stack
 
 def test_csv_body_predicts_every_row(serving: Stack) -> None:
     csv = (
-        "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n"
+        "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2\n"
         "6.7,3.0,5.2,2.3\n"
     )
     status, body, _ = serving.http(
@@ -126,12 +131,12 @@ def test_open_inference_protocol_v2(serving: Stack) -> None:
     ("payload", "status", "names"),
     [
         (
-            {"instances": [{k: v for k, v in ROW.items() if k != "petal_width_cm"}]},
+            {"instances": [{k: v for k, v in ROW.items() if k != "petal width (cm)"}]},
             422,
-            "petal_width_cm",
+            "petal width (cm)",
         ),
         ({"instances": [{**ROW, "colour": 1.0}]}, 422, "colour"),
-        ({"instances": [{**ROW, "sepal_length_cm": "wide"}]}, 422, "sepal_length_cm"),
+        ({"instances": [{**ROW, "sepal length (cm)": "wide"}]}, 422, "sepal length (cm)"),
         ({"instances": [[1.0, 2.0]]}, 422, "4 values"),
         ({"instances": [[[1.0, 2.0, 3.0, 4.0]]]}, 422, "nested"),
         ({"rows": [ROW]}, 422, "rows"),
@@ -151,7 +156,7 @@ def test_nan_and_infinity_are_rejected(serving: Stack) -> None:
     status, body, _ = serving.http(
         "POST", "/v1/models/iris_it/predict", raw=raw, headers={"Content-Type": "application/json"}
     )
-    assert status == 422 and "sepal_length_cm" in body["detail"]
+    assert status == 422 and "sepal length (cm)" in body["detail"]
 
 
 def test_transport_errors(serving: Stack) -> None:

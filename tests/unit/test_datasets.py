@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import sklearn.datasets
 
 from rayline import datasets
 from rayline.config import DatasetConfig, SplitConfig
@@ -18,7 +19,6 @@ from rayline.settings import Settings
 def test_builtin_datasets_load_with_a_target(name: str, rows: int) -> None:
     frame = datasets.load(DatasetConfig(source=name), Settings())
     assert len(frame) == rows and "target" in frame
-    assert all(" " not in c and "(" not in c for c in frame.columns)
 
 
 def test_missing_target_names_the_column_and_lists_columns() -> None:
@@ -52,6 +52,14 @@ def test_format_comes_from_suffix_or_config() -> None:
     assert datasets.file_format(DatasetConfig(source="s3://b/x.csv", task="regression")) == "csv"
     with pytest.raises(DatasetError, match="set dataset.format"):
         datasets.file_format(DatasetConfig(source="x.data", task="regression"))
+
+
+@pytest.mark.parametrize("name", ["iris", "breast_cancer", "wine", "diabetes", "digits"])
+def test_builtin_datasets_keep_their_own_column_names(name: str) -> None:
+    # So a DataFrame a user loads from scikit-learn predicts as it is ("mean radius").
+    frame = datasets.load_builtin(name)
+    theirs = getattr(sklearn.datasets, f"load_{name}")(as_frame=True).frame
+    assert list(frame.columns) == [str(c) for c in theirs.columns]
 
 
 def test_digest_is_stable_and_sensitive() -> None:

@@ -30,16 +30,16 @@ from tests.waiting import wait_until
 REDIS = ("127.0.0.1", 6379)
 BUCKET = "rayline-prod"
 SETOSA = {
-    "sepal_length_cm": 5.1,
-    "sepal_width_cm": 3.5,
-    "petal_length_cm": 1.4,
-    "petal_width_cm": 0.2,
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
 }
 VIRGINICA = {
-    "sepal_length_cm": 6.7,
-    "sepal_width_cm": 3.0,
-    "petal_length_cm": 5.2,
-    "petal_width_cm": 2.3,
+    "sepal length (cm)": 6.7,
+    "sepal width (cm)": 3.0,
+    "petal length (cm)": 5.2,
+    "petal width (cm)": 2.3,
 }
 
 
