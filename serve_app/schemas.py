@@ -119,10 +119,6 @@ MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 class MlflowRequest(Strict):
     """MLflow scoring protocol: exactly one of these keys."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": [key]} for key in MLFLOW_FORMATS]}
-    )
-
     # Each format absent or given, never null (as the schema says).
     dataframe_split: DataframeSplit | SkipJsonSchema[None] = None
     dataframe_records: list[dict[str, Any]] | SkipJsonSchema[None] = None

@@ -177,6 +177,7 @@ export const schema: ModelSchema = {
   ],
   input_example: { 'sepal length (cm)': 5.1, 'petal count': 3, colour: 'blue', wild: true },
   classes: ['setosa', 'versicolor', 'virginica'],
+  probabilities: true,
 };
 
 export const prediction: PredictResponse = {
