@@ -89,7 +89,8 @@ class Slot:
 
 def failure_info(model_id: str, exc: RaylineError) -> dict[str, Any]:
     """The status of a model that could not be loaded, with the HTTP status its error maps to."""
-    name, _, ref = model_id.partition("@")
+    sep = "@" if "@" in model_id else "/"  # name@alias or name/version
+    name, _, ref = model_id.partition(sep)
     return {
         "model_id": model_id,
         "name": name,

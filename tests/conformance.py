@@ -76,6 +76,7 @@ def _check(
         max_examples=examples,
         deadline=None,
         database=None,
+        derandomize=True,  # the same cases every run: a failure is a bug to replay, not luck
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:

@@ -54,6 +54,10 @@ def read_query(request: Request, query: type[BaseModel] | None) -> BaseModel | N
     """The query string validated into the route's `Query` model; 422 naming the parameter
     for a value out of its bounds or a parameter the route does not read."""
     given = dict(request.query_params)
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) != len(given):  # ?model=a&model=b: which one was meant?
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise HttpError(422, f"query parameter {repeated[:32]!r}: given more than once")
     if query is None:
         if given:
             raise HttpError(

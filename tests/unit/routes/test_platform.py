@@ -230,6 +230,8 @@ def test_timeseries_and_prometheus_text(ctx: Context, client: TestClient) -> Non
     assert bad.status_code == 422 and bad.json()["detail"].startswith("minutes: Input should be")
     unknown = client.get("/v1/metrics/timeseries?minute=5", headers=PREDICT)
     assert unknown.json() == {"detail": "minute: not a parameter of this route"}
+    twice = client.get("/v1/metrics/timeseries?minutes=5&minutes=6", headers=PREDICT)
+    assert twice.json() == {"detail": "query parameter 'minutes': given more than once"}
     text = client.get("/metrics", headers=PREDICT)
     assert text.text.startswith("rayline_requests_total 3\n")
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")

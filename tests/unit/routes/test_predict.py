@@ -85,6 +85,8 @@ def test_model_info_describes_the_served_models(client: TestClient) -> None:
     assert [m["model_id"] for m in one["models"]] == ["iris/1"]
     unknown = client.get("/model-info?model=nope@champion", headers=PREDICT).json()
     assert unknown["models"][0]["status"] == "failed"
+    by_version = client.get("/model-info?model=nope/7", headers=PREDICT).json()["models"][0]
+    assert (by_version["name"], by_version["alias"]) == ("nope", "7")
     assert client.get("/model-info?model=nope", headers=PREDICT).status_code == 422
 
 
