@@ -26,7 +26,6 @@ from serve_app.http.errors import HttpError, classify
 from serve_app.open_inference import (
     DTYPES,
     EXTENSIONS,
-    PREDICT,
     Tensor,
     available_outputs,
     binary_input,
@@ -37,6 +36,7 @@ from serve_app.open_inference import (
     outputs_of,
     raw_bytes,
     rows_of,
+    wants_proba,
 )
 from serve_app.routes.predict import PREDICTION_ID_HEADER, predict_with_id, status_of
 
@@ -165,7 +165,7 @@ async def model_metadata_rpc(
 async def model_infer(ctx: Context, request: Any, grpc_context: Any) -> tuple[Any, tuple[str, str]]:
     rows = rows_of(input_tensors(request))
     requested = [o.name for o in request.outputs] or None
-    want_proba = requested is None or any(n != PREDICT for n in requested)
+    want_proba = wants_proba(requested)
     offered = request.id or None
     pid = offered if offered and len(offered) <= 128 else new_prediction_id()
     model_id = _model_id(request.model_name, request.model_version)

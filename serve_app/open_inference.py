@@ -161,6 +161,12 @@ def output_names(requested: Sequence[str] | None, available: Sequence[str]) -> l
     return list(dict.fromkeys(requested))
 
 
+def wants_proba(requested: Sequence[str] | None) -> bool:
+    """Whether to ask the model for probabilities: all outputs, or any but `predict` (an
+    unknown name too, so that `output_names` can list what the model really has)."""
+    return requested is None or any(name != PREDICT for name in requested)
+
+
 def available_outputs(probabilities: bool) -> list[str]:
     return [PREDICT, PREDICT_PROBA] if probabilities else [PREDICT]
 
@@ -195,8 +201,7 @@ def outputs_of(result: Mapping[str, Any], names: Sequence[str]) -> list[Tensor]:
 
 def json_data(tensor: Tensor) -> list[Any]:
     """A tensor's values as a flat JSON list (floats at full precision)."""
-    values = tensor.values
-    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+    return _plain(tensor.values)
 
 
 def raw_bytes(tensor: Tensor) -> bytes:

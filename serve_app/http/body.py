@@ -55,7 +55,8 @@ class Framed:
     data: bytes
 
 
-HEADER_LENGTH = "inference-header-content-length"
+HEADER_LENGTH = "Inference-Header-Content-Length"
+"""V2 binary extension: the length of the JSON header before the tensors' bytes."""
 
 
 async def read_body(request: Request, endpoint: Endpoint, limit: int) -> Any:

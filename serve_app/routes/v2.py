@@ -17,11 +17,10 @@ from starlette.responses import JSONResponse, Response
 
 from rayline.errors import BadRequest
 from rayline.registry import CHAMPION
-from serve_app.http.body import Framed
+from serve_app.http.body import HEADER_LENGTH, Framed
 from serve_app.http.endpoint import JSON, OCTET, Answer, Endpoint, Result, Scalar
 from serve_app.open_inference import (
     EXTENSIONS,
-    PREDICT,
     Datatype,
     Tensor,
     available_outputs,
@@ -33,14 +32,13 @@ from serve_app.open_inference import (
     outputs_of,
     raw_bytes,
     rows_of,
+    wants_proba,
 )
 from serve_app.routes.predict import predict_rows, ready, served, status_of
 from serve_app.schemas import V2Request
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context
-
-HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 class V2Live(Answer):
@@ -149,7 +147,7 @@ async def v2_infer(ctx: Context, request: Request, framed: Framed) -> Result:
     body: V2Request = framed.header
     rows = rows_of(input_tensors(body, framed.data))
     requested = None if body.outputs is None else [o.name for o in body.outputs]
-    want_proba = requested is None or any(n != PREDICT for n in requested)
+    want_proba = wants_proba(requested)
     result = await predict_rows(ctx, request, _model_id(request), rows, want_proba, body.id)
     names = output_names(requested, available_outputs(result["probabilities"] is not None))
     binary = _binary(body)

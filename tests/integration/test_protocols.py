@@ -1,8 +1,8 @@
-"""Standard clients against the real stack, unchanged but for the API key: MLflow's scoring
-client, and the same requests to a real `mlflow models serve` of the same model answered with
-the same status and bytes; the Open Inference Protocol's official client (tritonclient) over
-HTTP, JSON and binary, and over gRPC through Ray Serve's gRPC port (HAProxy in front of the
-Ingress replicas)."""
+"""Standard clients against the real stack, unchanged but for the API key: the same requests
+to a real `mlflow models serve` of the same model answered with the same status and bytes
+(MLflow's scoring client itself: test_serving.py); the Open Inference Protocol's official
+client (tritonclient) over HTTP, JSON and binary, and over gRPC through Ray Serve's gRPC port
+(HAProxy in front of the Ingress replicas)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as httpclient
-from mlflow.pyfunc.scoring_server.client import ScoringServerClient
-from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
 from bench.run_serving import mlflow_server
@@ -84,22 +81,6 @@ def test_invocations_answer_as_mlflow_models_serve_does(serving: Stack, tmp_path
                 assert ours[1] == theirs[1], what  # the same bytes
             statuses.append(ours[0])
     assert statuses == [200] * 7 + [400] * 4 + [415] * 3
-
-
-def test_mlflows_scoring_client_predicts_with_a_netrc_key(
-    serving: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login rayline password {serving.predict_key}\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))  # what requests reads: no code change in the client
-    client = ScoringServerClient("127.0.0.1", serving.settings.serve_port)
-    client.ping()  # raises unless 200
-    # scikit-learn's own DataFrame, its column names as they come ("sepal length (cm)").
-    frame = load_iris(as_frame=True).frame.drop(columns="target").iloc[[0, 100]]
-    predictions = client.invoke(frame).get_predictions()
-    assert predictions.iloc[:, 0].tolist() == [0, 2]
-    assert client.get_version() == mlflow.__version__
 
 
 @pytest.fixture

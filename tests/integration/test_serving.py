@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from sklearn.datasets import load_iris
 
@@ -89,11 +90,12 @@ def test_mlflow_scoring_client_works_unchanged(
     monkeypatch.setenv("NETRC", str(netrc))
     client = ScoringServerClient("127.0.0.1", serving.settings.serve_port)
     client.wait_server_ready(timeout=10)
+    # scikit-learn's own DataFrame, its column names as they come ("sepal length (cm)").
     frame = load_iris(as_frame=True).frame.drop(columns="target").head(5)
-    frame.columns = COLUMNS
     response = client.invoke(frame)
     assert response["predictions"] == [0] * 5
     assert response.get_predictions()[0].tolist() == [0] * 5
+    assert client.get_version() == mlflow.__version__
 
 
 def test_open_inference_protocol_v2(serving: Stack) -> None:
