@@ -118,7 +118,9 @@ class Settings(BaseSettings):
     """Port of the Serve HTTP proxy."""
 
     api_keys: SecretStr | None = None
-    """Comma-separated `role:key` pairs (roles: admin, predict); default: keys file in home."""
+    """Comma-separated `role:key` pairs (roles: admin, predict): keys the environment holds,
+    beside those in the state database (`python -m rayline.stack keys`). Unset in the embedded
+    default, whose clients read the keys `make up` made from `<home>/credentials`."""
 
     web_dist: Path = shipped_path("web/dist", "rayline_web", "dist")
     """Built web UI that the ingress serves at `/`: `make web` builds it into `web/dist`."""
@@ -196,8 +198,9 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
-    def keys_file(self) -> Path:
-        return self.home / "api_keys"
+    def credentials_file(self) -> Path:
+        """The local operator's copy of the keys `make up` made (`rayline.keys`)."""
+        return self.home / "credentials"
 
     @property
     def benchmarks_dir(self) -> Path:

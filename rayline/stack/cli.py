@@ -1,6 +1,7 @@
 """The local stack: a Ray head and an MLflow tracking server, started and stopped idempotently.
 
     python -m rayline.stack up | mlflow | down | status | admin-key | wait-ready | try
+    python -m rayline.stack keys add | revoke | list     (`rayline.stack.keys`)
 
 `up` starts only what is not already answering and records what it started in
 `<home>/started.json`; `down` stops only those. `mlflow` starts only the MLflow server (the
@@ -16,6 +17,7 @@ import sys
 from rayline.keys import admin_key
 from rayline.settings import get_settings
 from rayline.stack.services import down, status_text, up, up_mlflow
+from rayline.stack import keys
 from rayline.stack.smoke import try_prediction, wait_ready
 
 COMMANDS = ("up", "mlflow", "down", "status", "admin-key", "wait-ready", "try")
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "model", nargs="?", default="breast_cancer", help="model for `try` (default: breast_cancer)"
     )
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys.main(argv[1:], get_settings())
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "up":
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "admin-key":
         key = admin_key(settings)
         if key is None:
-            where = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.keys_file
+            where = settings.credentials_file if settings.api_keys is None else "RAYLINE_API_KEYS"
             print(f"no admin key in {where}: add `admin:<key>` or run `make up`", file=sys.stderr)
             return 1
         print(key)
