@@ -2,6 +2,7 @@
 
     python -m rayline.stack up | mlflow | down | status | admin-key | wait-ready | try
     python -m rayline.stack keys add | revoke | list     (`rayline.stack.keys`)
+    python -m rayline.stack backup PATH | restore PATH [--force]     (`rayline.stack.backup`)
 
 `up` starts only what is not already answering and records what it started in
 `<home>/started.json`; `down` stops only those. `mlflow` starts only the MLflow server (the
@@ -16,8 +17,8 @@ import sys
 
 from rayline.keys import admin_key
 from rayline.settings import get_settings
+from rayline.stack import backup, keys
 from rayline.stack.services import down, status_text, up, up_mlflow
-from rayline.stack import keys
 from rayline.stack.smoke import try_prediction, wait_ready
 
 COMMANDS = ("up", "mlflow", "down", "status", "admin-key", "wait-ready", "try")
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keys"]:
         return keys.main(argv[1:], get_settings())
+    if argv[:1] in (["backup"], ["restore"]):
+        return backup.main(argv)
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "up":
@@ -51,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "admin-key":
         key = admin_key(settings)
         if key is None:
-            where = settings.credentials_file if settings.api_keys is None else "RAYLINE_API_KEYS"
+            where = (
+                "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.credentials_file
+            )
             print(f"no admin key in {where}: add `admin:<key>` or run `make up`", file=sys.stderr)
             return 1
         print(key)

@@ -262,7 +262,7 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(
     over = client.get("/v1/whoami", headers=headers)
     assert over.status_code == 429
     assert over.json() == {"detail": "this key's rate limit is 0.01 requests/s"}
-    assert int(over.headers["Retry-After"]) == 100  # one token at 0.01/s
+    assert 90 <= int(over.headers["Retry-After"]) <= 100  # one token at 0.01/s
     assert client.get("/v1/whoami", headers=PREDICT).status_code == 200  # other keys: no limit
 
 
