@@ -19,7 +19,7 @@ import pytest
 
 from bench.train_config import write_config
 from rayline import stack as stack_module
-from rayline.stack.harness import LocalStack, environ
+from rayline.stack.harness import LocalStack
 from rayline.stack.profiles import TLS_TEST
 from rayline.stack.smoke import try_prediction, wait_ready
 from rayline.stack.supervisor import free_ports
@@ -64,10 +64,7 @@ def tls_stack(
         remove_ray_temp=True,
     ) as running:
         running.train(write_config(running.configs, MODEL))
-        # The harness's own client (urllib's default context) trusts the certificate the way a
-        # user's shell can: SSL_CERT_FILE. Only here: the tests below pick their trust per call.
-        with environ({"SSL_CERT_FILE": str(cert)}):
-            running.deploy([MODEL])
+        running.deploy([MODEL])  # the harness's client trusts the configured certificate
         yield running
 
 
