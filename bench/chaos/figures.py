@@ -1,5 +1,6 @@
 """The chaos suite's pure figures: a run's plan, the capacity knee, recovery time, overload
-accounting, and the summary that says which targets hold (all unit-tested)."""
+accounting, first-attempt and retried success, and the summary that says which targets hold
+(all unit-tested)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos.load import TRANSPORT_ERROR, Request
+from rayline.benchmarking.stats import percentile
 
 KNEE_SHARE = 0.9
 """The knee is the first step whose throughput reaches this share of the best step's."""
@@ -110,6 +112,37 @@ def overload_figures(requests: list[Request]) -> dict[str, Any]:
     }
 
 
+def final_counts(requests: list[Request]) -> dict[str, int]:
+    """How many requests ended with each status."""
+    counts: dict[str, int] = {}
+    for r in requests:
+        counts[str(r.final)] = counts.get(str(r.final), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def attempt_figures(requests: list[Request]) -> dict[str, Any]:
+    """Success of the requests after retries (`success_rate`) and at their first attempt
+    (`first_attempt_success_rate`): a client that retries hides a failed first attempt, which
+    `recovered_by_retry` counts. Without retries the two rates are the same."""
+    ok = sum(r.ok for r in requests)
+    first_ok = sum(r.statuses[0] == 200 for r in requests)
+    attempts: dict[str, int] = {}
+    for r in requests:
+        for s in r.statuses:
+            attempts[str(s)] = attempts.get(str(s), 0) + 1
+    return {
+        "requests": len(requests),
+        "succeeded": ok,
+        "success_rate": round(ok / len(requests), 5) if requests else None,
+        "first_attempt_success_rate": round(first_ok / len(requests), 5) if requests else None,
+        "recovered_by_retry": sum(r.ok and r.statuses[0] != 200 for r in requests),
+        "final_statuses": final_counts(requests),
+        "attempt_statuses": dict(sorted(attempts.items())),
+        "max_attempts_used": max((len(r.statuses) for r in requests), default=0),
+        "p99_ms": round(percentile([r.latency_s * 1000 for r in requests if r.ok], 99), 2),
+    }
+
+
 def _get(parts: dict[str, Any], *keys: str) -> Any:
     value: Any = parts
     for key in keys:
@@ -152,9 +185,15 @@ def build_summary(parts: dict[str, Any]) -> dict[str, Any]:
         "recovery_s": _get(parts, "load", "recovery", "recovery_s"),
         "ingress_kills": _get(parts, "ingress_kill", "kills_done"),
         "ingress_kill_success_rate": _get(parts, "ingress_kill", "success_rate"),
+        "ingress_kill_first_attempt_success_rate": _get(
+            parts, "ingress_kill", "first_attempt_success_rate"
+        ),
         "killed_job_clean": _get(parts, "killed_job", "killed_job_clean"),
         "killed_run_failed_after_s": _get(parts, "killed_job", "run_failed_after_s"),
         "mlflow_down_predict_success_rate": _get(parts, "mlflow_outage", "success_rate"),
+        "mlflow_down_predict_first_attempt_success_rate": _get(
+            parts, "mlflow_outage", "first_attempt_success_rate"
+        ),
         "mlflow_down_registry_statuses": _get(parts, "mlflow_outage", "registry_statuses"),
         "mlflow_down_registry_max_s": _get(parts, "mlflow_outage", "registry_max_s"),
         "mlflow_down_registry_fast_503": _get(parts, "mlflow_outage", "registry_fast_503"),

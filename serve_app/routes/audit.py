@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from serve_app.http.app import Context
 
 MAX_PAGE = 200
+MAX_ID = 2**31 - 1
+"""The largest entry id: PostgreSQL's INTEGER (a larger `before` is a 422, not a 500)."""
 
 
 class AuditQuery(Query):
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     """How many entries."""
-    before: int | None = Field(None, ge=1, examples=[100])
+    before: int | None = Field(None, ge=1, le=MAX_ID, examples=[100])
     """Entries older than this entry id: the previous page's `next_before`."""
     action: str | None = Field(None, max_length=64, examples=["set_alias"])
     """Only this action, e.g. set_alias, submit_job, keys_revoke."""
