@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report as report_files
-from bench.chaos import env, faults, fuzz
+from bench.chaos import cluster, env, faults, fuzz
 from bench.chaos.figures import BLOWUP, KNEE_SHARE, QUICK, Plan, build_summary
 from bench.chaos.phases import (
     MODEL,
@@ -110,6 +110,11 @@ def run_suite(
         lambda: asyncio.run(mlflow_outage_phase(stack, half, plan, seeds.of("mlflow_outage"))),
     )
     phase("promotions", lambda: faults.concurrent_promotions(stack, MODEL))
+    phase("key_revocation", lambda: cluster.key_revocation(stack))
+    # Last, since they change the cluster: a dead node stays in Ray's table, and the GCS comes
+    # back as a new process.
+    phase("node_kill", lambda: asyncio.run(cluster.node_kill_phase(stack, half, plan)))
+    phase("gcs_kill", lambda: asyncio.run(cluster.gcs_kill_phase(stack, half, plan)))
 
 
 def replay_command(args: argparse.Namespace, seeds: Seeds) -> str:
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated parts to run (development; default: all): load, ingress_kill, "
-        "ready_after_kills, fuzz, killed_job (with second_version), mlflow_outage, promotions",
+        "ready_after_kills, fuzz, killed_job (with second_version), mlflow_outage, promotions, "
+        "key_revocation, node_kill, gcs_kill",
     )
     parser.add_argument(
         "--seed",

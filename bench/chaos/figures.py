@@ -34,6 +34,14 @@ class Plan:
     mlflow_down_s: float = 30.0
     fuzz_examples: int = 250
     """Per generation mode (positive, negative): 500 examples per operation."""
+    node_kill_for_s: float = 90.0
+    """Load of the node_kill phase; the node dies `node_kill_at_s` into it."""
+    node_kill_at_s: float = 20.0
+    gcs_load_s: float = 75.0
+    """Load of the gcs_kill phase; the GCS dies `gcs_kill_at_s` into it, for `gcs_down_s`."""
+    gcs_kill_at_s: float = 10.0
+    gcs_down_s: float = 20.0
+    """How long the GCS stays down before it is started again (a supervisor's restart)."""
 
 
 QUICK = Plan(
@@ -46,6 +54,11 @@ QUICK = Plan(
     kill_for_s=25,
     mlflow_down_s=10,
     fuzz_examples=10,
+    node_kill_for_s=40,
+    node_kill_at_s=10,
+    gcs_load_s=40,
+    gcs_kill_at_s=5,
+    gcs_down_s=10,
 )
 
 
@@ -166,6 +179,13 @@ TARGETS: dict[str, Callable[[Any], bool]] = {
     "concurrent_promotions_ok": lambda v: v is True,
     "fuzz_5xx": lambda v: v == 0,
     "error_echo": lambda v: v == 0,
+    "gcs_kill_success_rate": lambda v: v is not None and v >= 0.999,
+    "gcs_recovery_s": lambda v: v is not None and v <= 60,
+    "gcs_state_kept": lambda v: v is True,
+    "gcs_serve_recovered": lambda v: v is True,
+    "node_kill_success_rate": lambda v: v is not None and v >= 0.999,
+    "node_kill_replicas_rescheduled": lambda v: v is True,
+    "key_revocation_s": lambda v: v is not None and v <= 5,
 }
 
 
@@ -204,6 +224,22 @@ def build_summary(parts: dict[str, Any]) -> dict[str, Any]:
         "fuzz_5xx": _get(parts, "fuzz", "fuzz_5xx"),
         "fuzz_503": _get(parts, "fuzz", "fuzz_503"),
         "error_echo": _get(parts, "fuzz", "error_echo"),
+        "gcs_kill_success_rate": _get(parts, "gcs_kill", "success_rate"),
+        "gcs_kill_first_attempt_success_rate": _get(
+            parts, "gcs_kill", "first_attempt_success_rate"
+        ),
+        "gcs_recovery_s": _get(parts, "gcs_kill", "gcs_recovery_s"),
+        "gcs_state_kept": _get(parts, "gcs_kill", "state_kept"),
+        "gcs_serve_recovered": _get(parts, "gcs_kill", "serve_recovered"),
+        "gcs_serve_recovered_s": _get(parts, "gcs_kill", "serve_recovered_s"),
+        "node_kill_success_rate": _get(parts, "node_kill", "success_rate"),
+        "node_kill_first_attempt_success_rate": _get(
+            parts, "node_kill", "first_attempt_success_rate"
+        ),
+        "node_kill_replicas_rescheduled": _get(parts, "node_kill", "replicas_rescheduled"),
+        "node_kill_node_dead_s": _get(parts, "node_kill", "node_dead_s"),
+        "node_kill_rescheduled_s": _get(parts, "node_kill", "rescheduled_s"),
+        "key_revocation_s": _get(parts, "key_revocation", "key_revocation_s"),
     }
     targets = {name: bool(check(figures.get(name))) for name, check in TARGETS.items()}
     failed_parts = sorted(k for k, v in parts.items() if isinstance(v, dict) and "error" in v)

@@ -46,7 +46,7 @@ RETRY = Retry(attempts=8, base_s=0.25, cap_s=4.0)
 """How the fault phases' clients retry."""
 
 
-def _target(stack: ChaosStack) -> tuple[str, bytes, dict[str, str]]:
+def target(stack: ChaosStack) -> tuple[str, bytes, dict[str, str]]:
     url = f"{stack.url}/v1/models/{MODEL}/predict"
     headers = {"Authorization": f"Bearer {stack.predict_key}", "Content-Type": "application/json"}
     return url, json.dumps({"instances": [ROW]}).encode(), headers
@@ -57,7 +57,7 @@ def _between(requests: list[Request], start: float, end: float) -> list[Request]
 
 
 async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
-    url, body, headers = _target(stack)
+    url, body, headers = target(stack)
     steps = []
     for concurrency in plan.steps:
         run = await closed_loop(url, body, headers, concurrency, plan.step_s, plan.step_warmup_s)
@@ -141,7 +141,7 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
 
 
 async def ingress_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
-    url, body, headers = _target(stack)
+    url, body, headers = target(stack)
     kills: list[dict[str, Any]] = []
     count = int(plan.kill_for_s // plan.kill_every_s)
 
@@ -178,7 +178,7 @@ async def mlflow_outage_phase(
 ) -> dict[str, Any]:
     """MLflow stopped under load from clients that retry (RETRY, their jitter drawn under
     `seed`): predictions must all succeed, the registry answer 503 fast, both recover."""
-    url, body, headers = _target(stack)
+    url, body, headers = target(stack)
     stopped = await asyncio.to_thread(faults.stop_mlflow, stack)
     probes: list[dict[str, Any]] = []
     ready: list[int] = []

@@ -6,6 +6,7 @@ that make a run's fuzz cases replayable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import random
@@ -151,12 +152,51 @@ def test_summary_of_a_clean_run_holds_every_target() -> None:
             "fuzz_503": 2,
             "error_echo": 0,
         },
+        "key_revocation": {"key_revocation_s": 1.4},
+        "node_kill": {
+            "success_rate": 1.0,
+            "first_attempt_success_rate": 1.0,
+            "replicas_rescheduled": True,
+            "node_dead_s": 16.0,
+            "rescheduled_s": 21.0,
+        },
+        "gcs_kill": {
+            "success_rate": 0.9995,
+            "first_attempt_success_rate": 0.9995,
+            "gcs_recovery_s": 38.0,
+            "state_kept": True,
+            "serve_recovered": True,
+        },
     }
     summary = build_summary(parts)
-    assert summary["targets_held"] == summary["targets_total"]
+    assert summary["targets_held"] == summary["targets_total"] == 20
     assert summary["capacity_knee_concurrency"] == 16
     assert summary["fuzz_503"] == 2 and summary["error_echo"] == 0
     assert summary["parts_with_errors"] == []
+
+
+def test_summary_holds_the_cluster_faults_to_their_targets() -> None:
+    parts = {
+        "key_revocation": {"key_revocation_s": 5.01},
+        "node_kill": {"success_rate": 0.9989, "replicas_rescheduled": False},
+        "gcs_kill": {
+            "success_rate": 0.999,
+            "gcs_recovery_s": 60.0,
+            "state_kept": False,
+            "serve_recovered": True,
+        },
+    }
+    targets = build_summary(parts)["targets"]
+    assert targets["key_revocation_s"] is False  # over 5 s
+    assert targets["node_kill_success_rate"] is False  # under 99.9 %
+    assert targets["node_kill_replicas_rescheduled"] is False
+    assert targets["gcs_kill_success_rate"] is True  # 99.9 % exactly holds
+    assert targets["gcs_recovery_s"] is True  # 60 s exactly holds
+    assert targets["gcs_state_kept"] is False
+    assert targets["gcs_serve_recovered"] is True
+    missing = build_summary({"gcs_kill": {"error": "GCS fault tolerance is off"}})
+    assert missing["gcs_recovery_s"] is None and missing["targets"]["gcs_recovery_s"] is False
+    assert missing["parts_with_errors"] == ["gcs_kill"]
 
 
 def test_summary_fails_targets_it_has_no_figures_for_and_names_broken_parts() -> None:
@@ -284,6 +324,19 @@ def test_summary_shows_first_attempt_rates_next_to_the_retried_ones() -> None:
     assert keys.index("ingress_kill_first_attempt_success_rate") == (
         keys.index("ingress_kill_success_rate") + 1
     )
+    cluster = build_summary(
+        {
+            "gcs_kill": {"success_rate": 1.0, "first_attempt_success_rate": 0.998},
+            "node_kill": {"success_rate": 0.999, "first_attempt_success_rate": 0.999},
+        }
+    )
+    assert cluster["gcs_kill_first_attempt_success_rate"] == 0.998
+    assert cluster["node_kill_first_attempt_success_rate"] == 0.999
+    for name in ("gcs_kill", "node_kill"):
+        order = list(cluster)
+        assert order.index(f"{name}_first_attempt_success_rate") == (
+            order.index(f"{name}_success_rate") + 1
+        )
 
 
 # --- seeds and the fuzz's cases ------------------------------------------------------------
@@ -414,3 +467,63 @@ def test_an_unknown_v2_datatype_is_refused_without_repeating_it(tmp_path: Path) 
         assert error.startswith(f"input {COLUMNS[0]}: datatype must be one of BOOL, UINT8")
         assert datatype not in response.text
         assert echo_problem(response.text, body) is None
+
+
+# --- the cluster faults' stack ---------------------------------------------------------------
+def test_a_chaos_run_keeps_its_gcs_state_in_redis_under_a_namespace_of_its_own(
+    tmp_path: Path,
+) -> None:
+    from rayline.stack.harness import environ
+    from rayline.stack.ray_env import ray_env
+
+    stack = chaos_env.chaos_stack(tmp_path, "rayline-chaos-0123abcd")
+    assert chaos_env.gcs_fault_tolerant(stack)
+    with environ(stack.variables, stack.unset):
+        ray = ray_env(stack.settings)
+    assert ray["RAY_REDIS_ADDRESS"] == "127.0.0.1:6379"
+    # Not the namespace derived from the home (which every run in /tmp/rayline-chaos shares).
+    assert ray["RAY_external_storage_namespace"] == "rayline-chaos-0123abcd"
+    assert not chaos_env.gcs_fault_tolerant(chaos_env.chaos_stack(tmp_path))
+
+
+def test_a_stack_left_running_is_attached_with_its_namespace_and_its_state_forgotten_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray._private import gcs_utils
+
+    (tmp_path / chaos_env.NAMESPACE_FILE).write_text("rayline-chaos-feed\n")
+    attached = chaos_env.attach(tmp_path)
+    attached.leave_environment()
+    assert attached.variables["RAY_external_storage_namespace"] == "rayline-chaos-feed"
+    forgotten: list[str] = []
+    monkeypatch.setattr(
+        gcs_utils, "cleanup_redis_storage", lambda *args: forgotten.append(args[-1])
+    )
+    chaos_env.forget_gcs_state(tmp_path)
+    chaos_env.forget_gcs_state(tmp_path)  # the next run's start finds nothing left
+    assert forgotten == ["rayline-chaos-feed"]
+
+
+def test_a_node_is_every_process_naming_its_temp_dir_and_all_below_them(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    node = tmp_path / "rl-node"
+    # A "raylet" that names the temp dir, and a "worker" below it that does not.
+    raylet = subprocess.Popen(["bash", "-c", f"sleep 60 & wait # {node}"])
+    found: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        while len(found) < 2 and time.monotonic() < deadline:  # until bash has forked
+            found = chaos_env.node_pids(node)
+            time.sleep(0.02)
+        assert raylet.pid in found and len(found) == 2
+        assert chaos_env.node_pids(tmp_path / "rl-other") == []
+    finally:
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raylet.kill()
+        raylet.wait()
