@@ -17,7 +17,8 @@ import pytest
 
 from rayline.settings import Settings
 from rayline.stack import cli
-from rayline.stack.backup import BackupError, backup, restore, stale_locations, verify
+from rayline.stack.backup import BackupError, backup, verify
+from rayline.stack.restore import restore, stale_locations
 from rayline.stack.supervisor import free_ports
 from rayline.state import StateStore
 
