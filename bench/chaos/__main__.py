@@ -15,7 +15,21 @@ with `serve deploy`, then runs:
    while second_version trains version 2 and killed_job SIGKILLs a training driver mid-sweep in
    the background;
 4. mlflow_outage: MLflow stopped for 30 s under retrying load at 0.5·C;
-5. promotions: 20 racing promotions of one alias.
+5. promotions: 20 racing promotions of one alias;
+6. key_revocation: a predict key added with `python -m rayline.stack keys add`, then revoked:
+   the seconds until 12 calls in a row all get 401 (`key_revocation_s`);
+7. node_kill: a second Ray node joins on loopback and gets an Ingress replica, then every one
+   of its processes is SIGKILLed under load at 0.5·C from clients that do not retry: success
+   rate, and the seconds until Ray marks it DEAD and Serve runs its replica floor on the head;
+8. gcs_kill: the head's gcs_server SIGKILLed under load at 0.5·C from clients that do not
+   retry and started again 20 s later from its own argv and environment (its state is in
+   Redis): success rate, `gcs_recovery_s` (kill → a `ray job submit` succeeds), Serve and the
+   Scheduler answering again, every model version and schedule still there.
+
+With a Redis answering at 127.0.0.1:6379 the whole run keeps the GCS state there (GCS fault
+tolerance), under a namespace of the run's own that stopping the stack removes; without one,
+gcs_kill reports that it could not run. node_kill and gcs_kill run last: they change the
+cluster.
 
 Load is expressed as C, the knee's concurrency; x·C is offered as an open-loop arrival rate of
 x times the knee's throughput (by Little's law the same as x·C clients at the knee's latency),
@@ -163,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else Plan()
     started_at, t0 = time.time(), time.monotonic()
     report: dict[str, Any] = {
-        "suite": "make chaos (issue #7: load and faults)",
+        "suite": "make chaos (issues #7 and #17: load and faults)",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at)),
         "quick": args.quick,
         "machine_at_start": report_files.machine(),

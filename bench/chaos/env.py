@@ -68,11 +68,18 @@ class ChaosStack(LocalStack):
         result: list[dict[str, Any]] = data["data"]["result"]["result"]
         return result
 
-    def serve_replicas(self, deployment: str = "Ingress") -> list[tuple[str, str]]:
-        """(node id, state) of each replica of one deployment, in Serve's own view."""
+    def serve_replicas(self, deployment: str = "Ingress") -> list[dict[str, Any]]:
+        """{node_id, state, pid} of each replica of one deployment, in Serve's own view."""
         app = self.serve_app()
         replicas = ((app.get("deployments") or {}).get(deployment) or {}).get("replicas") or []
-        return [(r.get("node_id") or "", r.get("state") or "") for r in replicas]
+        return [
+            {
+                "node_id": r.get("node_id") or "",
+                "state": r.get("state") or "",
+                "pid": int(r.get("pid") or 0),
+            }
+            for r in replicas
+        ]
 
     def alive_replicas(self, deployment: str = "Ingress") -> dict[str, int]:
         """actor id → pid of the ALIVE replicas of one deployment."""
