@@ -156,8 +156,6 @@ def start(home: Path = HOME) -> ChaosStack:
     stack.enter_environment()
     with contextlib.suppress(Exception):  # an earlier run's state may be anything
         stack.stop()
-    with contextlib.suppress(Exception):
-        forget_gcs_state(home)
     for attempt in range(1, START_ATTEMPTS):
         try:
             return _fresh_up(stack)
@@ -169,6 +167,9 @@ def start(home: Path = HOME) -> ChaosStack:
 
 
 def _fresh_up(stack: ChaosStack) -> ChaosStack:
+    # What an earlier run, or a failed attempt, left in Redis: the head starts clean.
+    with contextlib.suppress(Exception):  # Redis may be gone since: the namespace is unique
+        forget_gcs_state(stack.home)
     shutil.rmtree(stack.home, ignore_errors=True)
     stack.home.mkdir(parents=True)
     namespace = stack.variables.get("RAY_external_storage_namespace")
