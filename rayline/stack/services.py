@@ -216,6 +216,7 @@ def down(settings: Settings) -> None:
 
 def status_text(settings: Settings) -> str:
     """Where the web UI, the Ray dashboard and MLflow are, and whether each answers."""
+    yours = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.credentials_file
 
     def line(name: str, url: str, probe: str) -> str:
         return f"{name:<17}{url:<28}({'up' if answers(probe) else 'down'})"
@@ -225,7 +226,7 @@ def status_text(settings: Settings) -> str:
             line("Web UI + API", f"{settings.serve_url}/", f"{settings.serve_url}/health"),
             line("Ray dashboard", settings.ray_dashboard_url, settings.ray_dashboard_url),
             line("MLflow UI", settings.tracking_uri, f"{settings.tracking_uri}/health"),
-            f"{'API keys':<17}{settings.credentials_file} (all: python -m rayline.stack keys list)",
+            f"{'API keys':<17}{yours} (all: python -m rayline.stack keys list)",
             f"{'Client env':<17}source {settings.home / 'env'}",
         ]
     )
