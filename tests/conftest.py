@@ -22,8 +22,15 @@ pytest_plugins = ["tests.stack"]
 
 STACK_GROUPS = (
     ("production-stack", "production", ("tests/integration/production/",)),
+    # Modules with a stack of their own come before the session's folder (first match wins)
+    # but are scheduled after it: the session stack is the longest work unit.
+    ("tls-stack", "tls_stack", ("tests/integration/test_tls.py",)),
+    ("backup-stack", "backup_stack", ("tests/integration/test_backup.py",)),
     ("session-stack", "stack", ("tests/integration/", "tests/e2e/")),
 )
+GROUP_ORDER = ("production-stack", "session-stack", "tls-stack", "backup-stack")
+"""The order the groups are handed to the workers in."""
+assert sorted(GROUP_ORDER) == sorted(group for group, _, _ in STACK_GROUPS)
 """(group, the fixture that starts its stack, where its tests live), first match wins."""
 
 
@@ -46,8 +53,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     f"{item.nodeid} uses the `{fixture}` fixture but is not among the tests of "
                     f"{name}; move it there or add its place to STACK_GROUPS in tests/conftest.py"
                 )
-    order = [group for group, _, _ in STACK_GROUPS]
-    items.sort(key=lambda item: order.index(g) if (g := stack_group(item.nodeid)) else len(order))
+    items.sort(
+        key=lambda item: (
+            GROUP_ORDER.index(g) if (g := stack_group(item.nodeid)) else len(GROUP_ORDER)
+        )
+    )
 
 
 @pytest.hookimpl(optionalhook=True)

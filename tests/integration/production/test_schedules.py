@@ -121,7 +121,7 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
         assert status == 200 and name in [s["name"] for s in listed["schedules"]]
         repeat = wait_until(
             lambda: run_where(cluster, name, id=second["id"], status="succeeded"),
-            180,
+            300,  # a training job on a busy two-node cluster, after a redeploy
             "the second run to finish",
         )[0]
         # Same config, same data: nothing new to learn.

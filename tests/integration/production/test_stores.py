@@ -218,7 +218,7 @@ def test_a_serving_benchmark_calls_the_ingress_with_the_keys_of_the_environment(
 ) -> None:
     """`POST /v1/benchmarks` starts a Ray Job that load-tests the ingress as admin: in production
     mode its key comes from RAYLINE_API_KEYS, there is no keys file."""
-    assert not production.stack.settings.keys_file.exists()
+    assert not production.stack.settings.credentials_file.exists()
     body = {"kind": "serving", "model": "iris_prod", "duration_s": 2, "concurrency": 2}
     status, submitted = production.stack.api("POST", "/v1/benchmarks", body)
     assert status == 202, submitted
