@@ -291,12 +291,13 @@ def log_and_register(
         run_id,
         tags={SWEEP_TAG: sweep_key, TASK_TAG: config.task, FAMILY_TAG: final.family},
     )
-    registry.record_manifest(config.name, version)
-    registry.set_alias(config.name, CHALLENGER, version)
-    aliases = [CHALLENGER]
-    if should_promote(config, split, final, registry):
-        registry.set_alias(config.name, CHAMPION, version)
-        aliases.append(CHAMPION)
+    with registry.withdrawn_on_failure(config.name, version):
+        registry.record_manifest(config.name, version)
+        registry.set_alias(config.name, CHALLENGER, version)
+        aliases = [CHALLENGER]
+        if should_promote(config, split, final, registry):
+            registry.set_alias(config.name, CHAMPION, version)
+            aliases.append(CHAMPION)
     return Registration(config.name, version, aliases)
 
 
