@@ -25,10 +25,14 @@ STACK_GROUPS = (
     # Modules with a stack of their own come before the session's folder (first match wins)
     # but are scheduled after it: the session stack is the longest work unit.
     ("tls-stack", "tls_stack", ("tests/integration/test_tls.py",)),
-    ("backup-stack", "backup_stack", ("tests/integration/test_backup.py",)),
+    (
+        "mlflow-home",
+        "mlflow_home",
+        ("tests/integration/test_backup.py", "tests/integration/test_disk_full.py"),
+    ),
     ("session-stack", "stack", ("tests/integration/", "tests/e2e/")),
 )
-GROUP_ORDER = ("production-stack", "session-stack", "tls-stack", "backup-stack")
+GROUP_ORDER = ("production-stack", "session-stack", "tls-stack", "mlflow-home")
 """The order the groups are handed to the workers in."""
 assert sorted(GROUP_ORDER) == sorted(group for group, _, _ in STACK_GROUPS)
 """(group, the fixture that starts its stack, where its tests live), first match wins."""

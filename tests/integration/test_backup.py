@@ -3,38 +3,30 @@ registered models with aliases, a schedule with a run, backed up by `python -m r
 backup` while MLflow runs, the home wiped, restored by `restore`, MLflow started again, and
 everything a user sees compared: `backup_roundtrip_identical`.
 
-The stack is this module's own (the `backup-test` profile's MLflow only, no Ray), in its own
-home: the wipe must not touch anyone else's data."""
+The stack is its group's own (`mlflow_home` in tests/integration/conftest.py: MLflow only, no
+Ray), in its own home: the wipe must not touch anyone else's data."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from rayline import datasets
-from rayline.config import parse_config
-from rayline.estimators import make_pipeline_for
 from rayline.inference import run_model
 from rayline.registry import CHALLENGER, CHAMPION, Registry
-from rayline.scoring import holdout_metrics
-from rayline.search import Candidate
 from rayline.settings import Settings
 from rayline.stack.harness import LocalStack
-from rayline.stack.profiles import BACKUP_TEST
 from rayline.stack.services import down as stop_services
 from rayline.stack.services import up_mlflow
 from rayline.state import StateStore
-from rayline.training import FinalModel, TrialResult, log_and_register, log_trial
-from tests.stack import EXPERIMENT
+from tests.integration.conftest import train_and_register
 
 pytestmark = pytest.mark.integration
 
@@ -49,55 +41,9 @@ TRAINED = [
 SECRETS = {"api_keys": "admin:rl-admin-backup-test\n", "prometheus_key": "rl-predict-test\n"}
 
 
-@pytest.fixture
-def backup_stack(tmp_path: Path) -> Iterator[LocalStack]:
-    """The `backup-test` profile's settings in a home of its own, in this process's
-    environment (MLflow's client reads MLFLOW_TRACKING_URI from it); started by the test."""
-    running = LocalStack.from_profile(BACKUP_TEST, tmp_path / "home", EXPERIMENT)
-    BACKUP_TEST.wait_free()
-    running.enter_environment()
-    try:
-        yield running
-    finally:
-        running.down()
-
-
-def _train(settings: Settings, name: str, source: str, family: str) -> str:
-    """Fit one small pipeline and log, register and alias it as a training job does (the
-    sweep aside): a parent run with params and metrics, one nested trial run, the model
-    version with its integrity manifest. Returns the version."""
-    config = parse_config(
-        {
-            "name": name,
-            "dataset": {"source": source},
-            "split": {"cv_folds": 3},
-            "estimators": {family: {}},
-            "ensemble": {"enabled": False},
-            "registration": {"promote": "never"},
-        },
-        "test_backup",
-    )
-    frame = datasets.load(config.dataset, settings)
-    split = datasets.split(frame, config.dataset, config.split)
-    estimator = make_pipeline_for(family, config.task, {}, config.split.seed)
-    estimator.fit(split.X_train, split.y_train)
-    metrics = holdout_metrics(estimator, split.X_test, split.y_test, config.task)
-    final = FinalModel(estimator, family, metrics[config.metric], metrics)
-    registry = Registry(settings.tracking_uri)
-    experiment = mlflow.set_experiment(settings.experiment)
-    with mlflow.start_run(run_name=f"{name}-{family}") as run:
-        mlflow.log_params({"dataset": source, "family": family, "rows": len(frame)})
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        trial = TrialResult(Candidate(0, family, {}), metrics[config.metric], 0.0, 0.01, 3)
-        log_trial(registry.client, experiment.experiment_id, run.info.run_id, trial, config.metric)
-        sweep_key = f"{name}-{family}"
-        registration = log_and_register(config, split, final, registry, run.info.run_id, sweep_key)
-    return registration.version
-
-
 def _populate(settings: Settings) -> None:
     """The models and aliases, the schedule and a finished run of it, the home's keys."""
-    versions = [(name, _train(settings, name, source, family)) for name, source, family in TRAINED]
+    versions = [(name, train_and_register(settings, name, *how)) for name, *how in TRAINED]
     registry = Registry(settings.tracking_uri)
     (iris_v1, iris_v2) = [version for name, version in versions if name == "iris_backup"]
     registry.set_alias("iris_backup", CHAMPION, iris_v1)
@@ -194,9 +140,9 @@ def _cli(stack: LocalStack, *args: str) -> tuple[int, str]:
 
 
 def test_a_backup_taken_while_mlflow_runs_restores_identically(
-    backup_stack: LocalStack, tmp_path: Path
+    mlflow_home: LocalStack, tmp_path: Path
 ) -> None:
-    settings = backup_stack.settings
+    settings = mlflow_home.settings
     up_mlflow(settings)
     _populate(settings)
     before = roundtrip_view(settings)
@@ -212,7 +158,7 @@ def test_a_backup_taken_while_mlflow_runs_restores_identically(
         assert (settings.home / "state.db-wal").stat().st_size > 0
         before = roundtrip_view(settings)
         backup = tmp_path / "backup"
-        code, output = _cli(backup_stack, "backup", str(backup))
+        code, output = _cli(mlflow_home, "backup", str(backup))
         assert code == 0, output
     finally:
         writer.close()
@@ -220,12 +166,12 @@ def test_a_backup_taken_while_mlflow_runs_restores_identically(
     assert '"state.db"' in manifest and '"home/api_keys"' in manifest
 
     # MLflow still runs: restore refuses and says what to do.
-    code, output = _cli(backup_stack, "restore", str(backup), "--force")
+    code, output = _cli(mlflow_home, "restore", str(backup), "--force")
     assert code == 1 and "make down" in output and settings.tracking_uri in output, output
 
     stop_services(settings)
     shutil.rmtree(settings.home)
-    code, output = _cli(backup_stack, "restore", str(backup))
+    code, output = _cli(mlflow_home, "restore", str(backup))
     assert code == 0, output
     # The server stores artifacts as mlflow-artifacts:/ URIs, relative to its destination:
     # nothing in the database names the old home, so a restore to another home works too.

@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from rayline import registry as registry_module
 from rayline.registry import Registry, RegistryError
+from rayline.training import full_store_error, local_artifact_store
 
 
 @pytest.fixture
@@ -70,3 +71,15 @@ def test_when_the_version_cannot_be_deleted_either_the_error_names_it(
         raise ConnectionError("store down")
     assert "delete_model_version" in str(failed.value) and "store down" in str(failed.value)
     assert attempts == [version]
+
+
+def test_only_a_folder_on_this_machine_is_a_local_artifact_store(tmp_path: Path) -> None:
+
+    assert local_artifact_store("/home/me/.rayline/artifacts") == Path(
+        "/home/me/.rayline/artifacts"
+    )
+    assert local_artifact_store("file:///srv/artifacts") == Path("/srv/artifacts")
+    assert local_artifact_store("s3://bucket/mlflow") is None
+    # A store with room: a failure there is not blamed on the disk.
+    assert full_store_error(tmp_path / "artifacts", ConnectionError("reset")) is None
+    assert full_store_error(None, ConnectionError("reset")) is None

@@ -142,7 +142,17 @@ def test_no_credential_in_mlflow_params_tags_or_logs(
 
     # Nowhere in the whole MLflow database either (registry, inputs, traces, ...).
     dump = subprocess.run(
-        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", production.database],
+        [
+            "pg_dump",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(production.postgres.port),
+            "-U",
+            "postgres",
+            "--data-only",
+            production.database,
+        ],
         capture_output=True,
         text=True,
         check=True,
