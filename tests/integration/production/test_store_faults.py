@@ -40,7 +40,10 @@ def job_client(production: Production) -> Any:
 
 
 def versions(production: Production, name: str) -> list[ModelVersion]:
-    return list(production.client().search_model_versions(f"name='{name}'"))
+    """Every version of `name`, each read whole (a search leaves out the aliases)."""
+    client = production.client()
+    found = client.search_model_versions(f"name='{name}'")
+    return [client.get_model_version(name, v.version) for v in found]
 
 
 @contextlib.contextmanager
@@ -122,9 +125,12 @@ def test_an_s3_outage_while_an_alias_moves_keeps_the_old_version_serving(
     name = "iris_s3_outage"
     client = production.client()
     source = client.get_model_version("iris_prod", iris_prod["version"])
+    logged_model = source.source.removeprefix("models:/")  # MLflow 3: the LoggedModel's id
     client.create_registered_model(name)
     made = [
-        client.create_model_version(name, source.source, run_id=source.run_id, tags=source.tags)
+        client.create_model_version(
+            name, source.source, run_id=source.run_id, tags=source.tags, model_id=logged_model
+        )
         for _ in range(2)
     ]
     assert [v.version for v in made] == ["1", "2"]
