@@ -80,6 +80,15 @@ class Production:
         return sorted(n["node_id"] for n in self.state("nodes") if n["state"] == "ALIVE")
 
 
+def deploy(production: Production, models: list[str]) -> None:
+    """`serve deploy` of the Serve app serving `models`, one Ingress replica on each node;
+    returns once every replica has loaded them."""
+    config = production.stack.serve_config(models)
+    (ingress,) = [d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress"]
+    ingress["max_replicas_per_node"] = 1  # the two replicas: one on each node
+    production.stack.deploy_config(config)
+
+
 def wait_for(what: str, check: Any, seconds: float) -> Any:
     """`wait_until`, with the cluster allowed to be unreachable meanwhile."""
     return wait_until(check, seconds, what, interval=1, ignoring=(Exception,))

@@ -16,7 +16,7 @@ from mlflow.entities.model_registry import ModelVersion
 from rayline import integrity
 from rayline.training import parse_events
 from tests.conftest import write_config
-from tests.integration.production.cluster import SETOSA, Production
+from tests.integration.production.cluster import SETOSA, Production, deploy
 from tests.stack import BIN, PREDICTOR_CONFIG
 from tests.waiting import NotYet, wait_until
 
@@ -144,8 +144,11 @@ def test_an_s3_outage_while_an_alias_moves_keeps_the_old_version_serving(
             "POST", f"/v1/models/{name}/predict", {"instances": [SETOSA]}, timeout=15
         )
 
-    # Both Ingress replicas load version 1 (HAProxy's leastconn alternates idle replicas).
-    for _ in range(20):
+    # Served as serve_config.yaml declares a model: every Ingress replica loads version 1
+    # before it takes requests (on demand, a replica no request reached would load it during
+    # the outage and fail).
+    deploy(production, ["iris_prod", name])
+    for _ in range(4):
         status, body = predict()
         assert status == 200 and body["version"] == "1", body
 
