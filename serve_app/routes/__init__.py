@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from serve_app.http.endpoint import Endpoint
 from serve_app.routes import (
-    audit,
     mlflow,
     monitoring,
     platform,
@@ -27,7 +26,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *monitoring.ENDPOINTS,
     *platform.ENDPOINTS,
     *schedules.ENDPOINTS,
-    *audit.ENDPOINTS,
 )
 PLAIN: tuple[Endpoint, ...] = static.PLAIN
 """Served as they are: no auth, limits or counting, and not in the OpenAPI document."""
