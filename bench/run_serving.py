@@ -388,7 +388,7 @@ def run(
     deploy_s = deploy(settings, serve_config(models, settings.serve_port))
     key = admin_key(settings)
     if key is None:
-        raise RuntimeError(f"no admin API key in {settings.keys_file}; run `make up` first")
+        raise RuntimeError(f"no admin API key in {settings.credentials_file}; run `make up` first")
     registry = Registry(settings.tracking_uri)
     results: dict[str, Any] = {}
     for name in MODELS:

@@ -51,7 +51,7 @@ def write_result(settings: Settings, document: dict[str, Any]) -> Path:
 def serving(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     key = admin_key(settings)
     if key is None:
-        where = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.keys_file
+        where = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.credentials_file
         raise ValueError(f"no admin API key in {where}: the benchmark calls the ingress as admin")
     base = f"{settings.serve_url}/v1/models/{args.model}"
     schema = http_json(f"{base}/schema?alias={args.alias}", key)

@@ -35,9 +35,11 @@ from rayline.search import Candidate, candidates
 from rayline.settings import Settings, get_settings
 from rayline.training import (
     SCHEDULE_METADATA,
+    ArtifactStoreFull,
     TrialResult,
     choose_final,
     emit,
+    local_artifact_store,
     log_and_register,
     log_plots,
     log_trial,
@@ -330,7 +332,10 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
         mlflow.set_tag("rayline.family", final.family)
         log_plots(final.estimator, split, config.task, run_id)
         emit("step", name="register")
-        registration = log_and_register(config, split, final, registry, run_id, sweep_key, force)
+        registration = log_and_register(
+            config, split, final, registry, run_id, sweep_key, force,
+            artifact_store=local_artifact_store(settings.artifacts_destination),
+        )  # fmt: skip
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in final.test_metrics.items())
     print(
         f"[rayline] registered {registration.name} version {registration.version} "
@@ -407,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ArtifactStoreFull as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

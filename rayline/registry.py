@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +28,11 @@ TASK_TAG = "rayline.task"
 FAMILY_TAG = "rayline.family"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+WITHDRAW_S = 120.0
+"""How long deleting a half-registered version keeps asking a registry that does not answer."""
+WITHDRAW_RETRY_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(RuntimeError):
@@ -142,11 +150,46 @@ class Registry:
         version = self.client.create_model_version(
             name, model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
-        for _ in range(60):
-            if self.client.get_model_version(name, version.version).status == "READY":
-                break
-            time.sleep(0.5)
+        with self.withdrawn_on_failure(name, str(version.version)):
+            for _ in range(60):
+                if self.client.get_model_version(name, version.version).status == "READY":
+                    break
+                time.sleep(0.5)
         return str(version.version)
+
+    @contextlib.contextmanager
+    def withdrawn_on_failure(self, name: str, version: str) -> Iterator[None]:
+        """Delete `version` if the block fails (the registry or its store down after the
+        version was created): a version is registered whole, with its manifest and aliases, or
+        not at all, and a failed job leaves none behind."""
+        try:
+            yield
+        except BaseException as failure:
+            try:
+                self.withdraw(name, version)
+            except MlflowException as exc:
+                raise RegistryError(
+                    f"{name} version {version} was created but its registration failed "
+                    f"({failure}), and deleting it failed too ({exc.message}): delete it in "
+                    "the MLflow UI or with MlflowClient().delete_model_version before serving "
+                    "it"
+                ) from failure
+            raise
+
+    def withdraw(self, name: str, version: str) -> None:
+        """Delete a version, asking again for `WITHDRAW_S` while the registry does not answer."""
+        deadline = time.monotonic() + WITHDRAW_S
+        while True:
+            try:
+                self.client.delete_model_version(name, version)
+                return
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("deleting %s version %s: %s; asking again", name, version, exc)
+                time.sleep(WITHDRAW_RETRY_S)
 
     def set_alias(self, name: str, alias: str, version: str) -> str | None:
         """Point `alias` at `version`; returns the version it pointed at before."""

@@ -10,14 +10,20 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rayline.tls import check_pair
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GRPC_PORT_OFFSET = 1000
 """A stack's Serve gRPC port lies this far above its HTTP port (`Settings.grpc_port`)."""
 """The folder that holds the `rayline` package: a checkout (or Ray's copy of one for a job),
 or site-packages when Rayline is installed from a wheel."""
+SERVE_PORT_BLOCK = 18
+"""Ports a stack's Serve owns from its Serve port on: the port, 16 ingress replicas, the
+fallback proxy; and as many from its gRPC port on (`Settings.grpc_port`), for gRPC
+(`rayline.stack.ray_env.serve_ports`)."""
 
 
 def shipped_path(in_checkout: str, package: str, in_package: str) -> Path:
@@ -118,10 +124,59 @@ class Settings(BaseSettings):
     """Port of the Serve HTTP proxy."""
 
     api_keys: SecretStr | None = None
-    """Comma-separated `role:key` pairs (roles: admin, predict); default: keys file in home."""
+    """Comma-separated `role:key` pairs (roles: admin, predict): keys the environment holds,
+    beside those in the state database (`python -m rayline.stack keys`). Unset in the embedded
+    default, whose clients read the keys `make up` made from `<home>/credentials`."""
 
     web_dist: Path = shipped_path("web/dist", "rayline_web", "dist")
     """Built web UI that the ingress serves at `/`: `make web` builds it into `web/dist`."""
+
+    # --- TLS at the Serve ingress (README "TLS") -------------------------------------------
+    tls_cert_file: Path | None = None
+    """PEM certificate (chain) the Serve ingress presents; with `tls_key_file` set too, the
+    ingress speaks HTTPS (and gRPC over TLS) instead of plain HTTP."""
+
+    tls_key_file: Path | None = None
+    """Unencrypted PEM private key of `tls_cert_file`; the same path if one file holds both."""
+
+    tls_redirect_port: int | None = Field(None, ge=1, le=65535)
+    """Loopback port where plain HTTP is answered with a 301 to the HTTPS ingress; unset: none."""
+
+    @field_validator("tls_cert_file", "tls_key_file")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Ray starts HAProxy, jobs and replicas in other folders: they get the absolute path.
+        return None if path is None else path.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _tls_files_serve(self) -> Settings:
+        cert, key = self.tls_cert_file, self.tls_key_file
+        if (cert is None) != (key is None):
+            given, missing = (
+                ("RAYLINE_TLS_CERT_FILE", "RAYLINE_TLS_KEY_FILE")
+                if key is None
+                else ("RAYLINE_TLS_KEY_FILE", "RAYLINE_TLS_CERT_FILE")
+            )
+            raise ValueError(
+                f"{given} is set but {missing} is not: TLS needs both (the same path when one "
+                "PEM file holds the certificate and its key), or neither for plain HTTP"
+            )
+        if cert is not None and key is not None:
+            check_pair(cert, key)
+        if self.tls_redirect_port is not None:
+            if cert is None:
+                raise ValueError(
+                    "RAYLINE_TLS_REDIRECT_PORT redirects plain HTTP to HTTPS: set "
+                    "RAYLINE_TLS_CERT_FILE and RAYLINE_TLS_KEY_FILE too, or unset it"
+                )
+            blocks = [range(p, p + SERVE_PORT_BLOCK) for p in (self.serve_port, self.grpc_port)]
+            if any(self.tls_redirect_port in block for block in blocks):
+                raise ValueError(
+                    f"RAYLINE_TLS_REDIRECT_PORT={self.tls_redirect_port} lies among the ports "
+                    f"Serve takes ({', '.join(f'{b.start}-{b.stop - 1}' for b in blocks)}): "
+                    "give the redirect a port outside them"
+                )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_explicit_stores(self) -> Settings:
@@ -178,7 +233,13 @@ class Settings(BaseSettings):
 
     @property
     def serve_url(self) -> str:
-        return f"http://{self.serve_host}:{self.serve_port}"
+        scheme = "https" if self.tls_enabled else "http"
+        return f"{scheme}://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether the Serve ingress terminates TLS (`tls_cert_file` and `tls_key_file` set)."""
+        return self.tls_cert_file is not None
 
     @property
     def grpc_port(self) -> int:
@@ -196,8 +257,9 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
-    def keys_file(self) -> Path:
-        return self.home / "api_keys"
+    def credentials_file(self) -> Path:
+        """The local operator's copy of the keys `make up` made (`rayline.keys`)."""
+        return self.home / "credentials"
 
     @property
     def benchmarks_dir(self) -> Path:

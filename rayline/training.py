@@ -8,6 +8,7 @@ back from the job log to show progress.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -254,6 +255,42 @@ class Registration:
     reused: bool = False
 
 
+class ArtifactStoreFull(RuntimeError):
+    """Registering failed and the local artifact store has (almost) no room left."""
+
+
+FULL_BELOW_BYTES = 16 * 2**20
+"""A local artifact store with less free space than this counts as full when logging fails."""
+
+
+def local_artifact_store(destination: str) -> Path | None:
+    """The folder of an artifacts destination on this machine's disk (a path or `file://`);
+    None for object storage (`s3://`)."""
+    if destination.startswith("file://"):
+        return Path(destination.removeprefix("file://"))
+    return None if "://" in destination else Path(destination)
+
+
+def full_store_error(store: Path | None, failure: BaseException) -> ArtifactStoreFull | None:
+    """When `failure` happened with `store` (nearly) full, the error that says so and what to
+    do; None otherwise. The MLflow server that hit the full disk only answers 500 or drops
+    the connection, so its client's own error never says why."""
+    if store is None:
+        return None
+    existing = next((p for p in (store, *store.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    free = shutil.disk_usage(existing).free
+    if free >= FULL_BELOW_BYTES:
+        return None
+    return ArtifactStoreFull(
+        f"the local artifact store {store} is full ({free} bytes free), so the model could "
+        f"not be stored ({type(failure).__name__}: {failure}); free space on that disk, or "
+        "point RAYLINE_MLFLOW_ARTIFACTS_DESTINATION at a folder with room and restart the "
+        "stack, then run the job again"
+    )
+
+
 def log_and_register(
     config: TrainConfig,
     split: Split,
@@ -262,9 +299,30 @@ def log_and_register(
     run_id: str,
     sweep_key: str,
     force: bool = False,
+    artifact_store: Path | None = None,
 ) -> Registration:
     """Log the model with signature and example, register a version, apply the alias policy.
-    Without `force`, a version already registered from the same config and data is reused."""
+    Without `force`, a version already registered from the same config and data is reused.
+    A failure with `artifact_store` (the MLflow server's local folder) full raises
+    `ArtifactStoreFull`; no version is left behind either way."""
+    try:
+        return _log_and_register(config, split, final, registry, run_id, sweep_key, force)
+    except Exception as exc:
+        full = full_store_error(artifact_store, exc)
+        if full is not None:
+            raise full from exc
+        raise
+
+
+def _log_and_register(
+    config: TrainConfig,
+    split: Split,
+    final: FinalModel,
+    registry: Registry,
+    run_id: str,
+    sweep_key: str,
+    force: bool,
+) -> Registration:
     existing = None if force else registry.find_sweep_version(config.name, sweep_key)
     if existing is not None:
         return Registration(config.name, str(existing.version), list(existing.aliases), True)
@@ -291,12 +349,13 @@ def log_and_register(
         run_id,
         tags={SWEEP_TAG: sweep_key, TASK_TAG: config.task, FAMILY_TAG: final.family},
     )
-    registry.record_manifest(config.name, version)
-    registry.set_alias(config.name, CHALLENGER, version)
-    aliases = [CHALLENGER]
-    if should_promote(config, split, final, registry):
-        registry.set_alias(config.name, CHAMPION, version)
-        aliases.append(CHAMPION)
+    with registry.withdrawn_on_failure(config.name, version):
+        registry.record_manifest(config.name, version)
+        registry.set_alias(config.name, CHALLENGER, version)
+        aliases = [CHALLENGER]
+        if should_promote(config, split, final, registry):
+            registry.set_alias(config.name, CHAMPION, version)
+            aliases.append(CHAMPION)
     return Registration(config.name, version, aliases)
 
 

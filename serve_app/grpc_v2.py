@@ -2,10 +2,10 @@
 Ingress replica's methods of the same names (Ray Serve's gRPC proxy calls the method named as
 the RPC; serve_config.yaml `grpc_options` registers the service).
 
-Same models, batching, limits, API keys (`authorization: Bearer <key>` metadata) and request
-counters as HTTP: the tensors are `serve_app.open_inference`'s and predictions go through
-`serve_app.routes.predict.predict_with_id`. A failure is a gRPC status with the message HTTP
-would send (`STATUS_CODES` maps one to the other).
+Same models, batching, limits, API keys (`authorization: Bearer <key>` metadata) with their rate
+limits, and request counters as HTTP: the tensors are `serve_app.open_inference`'s and
+predictions go through `serve_app.routes.predict.predict_with_id`. A failure is a gRPC status
+with the message HTTP would send (`STATUS_CODES` maps one to the other).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ async def serve_rpc(
         ctx.inflight += 1
         try:
             metadata = dict(grpc_context.invocation_metadata() or ())
-            authorize(metadata.get("authorization"), role, ctx.keys)
+            ctx.limiter.check(authorize(metadata.get("authorization"), role, ctx.keys))
             response, served = await handler(ctx, request, grpc_context)
         finally:
             ctx.inflight -= 1

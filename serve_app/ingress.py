@@ -10,21 +10,26 @@ method named as its RPC, which hands it to `serve_app.grpc_v2`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from ray import serve
 from ray.serve.config import BackpressureConfig
 from starlette.applications import Starlette
 
+from rayline.keys import KEYS_REFRESH_S, KeyRing
 from rayline.registry import Registry
 from rayline.request_metrics import Delta
-from rayline.settings import get_settings
+from rayline.settings import Settings, get_settings
+from rayline.state import open_store
+from rayline.state.access import AuditLog, KeyStore
 from serve_app import grpc_v2
 from serve_app.http.app import Context, create_app
-from serve_app.http.auth import load_keys
 from serve_app.jobs import Jobs
 from serve_app.predictor import Predictor
 from serve_app.schemas import AppArgs, IngressConfig
+
+log = logging.getLogger("ray.serve")
 
 
 # Beyond max_ongoing_requests requests queue for the ingress replica; without a bound that
@@ -43,17 +48,20 @@ class Ingress:
         self, metrics: Any, args: dict[str, Any], scheduler: Any = None
     ) -> None:
         settings = get_settings()
+        store = await asyncio.to_thread(open_store, settings)
+        self._key_store = KeyStore(store.engine)
         # Handles create their router on first use, which asks the GCS; do it now, so that no
         # request waits on it (during a GCS outage that first use stalls for ~40 s).
         self.context = Context(
             args=AppArgs.model_validate(args),
             settings=settings,
-            keys=load_keys(settings),
+            keys=await asyncio.to_thread(self._load_keys, settings),
             registry=Registry(settings.tracking_uri),
             jobs=Jobs(settings),
             predictor=Predictor(),
             metrics=metrics.options(),
             scheduler=None if scheduler is None else scheduler.options(),
+            audit=AuditLog(store.engine),
         )
         self.context.predictor.unmonitored = {
             m.name for m in self.context.args.models if not m.monitoring.enabled
@@ -61,6 +69,7 @@ class Ingress:
         self._asgi = create_app(self.context)
         loop = asyncio.get_running_loop()
         self._flusher = loop.create_task(self._flush())
+        self._key_refresher = loop.create_task(self._refresh_keys(settings))
         # The served models load before the replica takes requests (waiting out an MLflow
         # outage for a while), so that no replica answers 503 where the others answer 200.
         await self.context.predictor.preload([m.model_id for m in self.context.args.models])
@@ -104,6 +113,25 @@ class Ingress:
         return await grpc_v2.serve_rpc(
             self.context, "ModelInfer", grpc_v2.model_infer, request, grpc_context, "predict"
         )
+
+    def _load_keys(self, settings: Settings) -> KeyRing:
+        return KeyRing.from_env(settings, self._key_store.active())
+
+    async def _refresh_keys(self, settings: Settings) -> None:
+        """Reload the keys every `KEYS_REFRESH_S`, so that a key added or revoked with
+        `python -m rayline.stack keys` counts here within about that, without a redeploy. While
+        the state database does not answer, the keys last read stay."""
+        failing = False
+        while True:
+            await asyncio.sleep(KEYS_REFRESH_S)
+            try:
+                self.context.keys = await asyncio.to_thread(self._load_keys, settings)
+            except Exception as exc:
+                if not failing:
+                    log.warning("cannot reload the API keys, keeping the last ones: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def _flush(self) -> None:
         """Hand the request counters and the live profiles to the Metrics deployment every

@@ -240,11 +240,10 @@ def model_metadata(status: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- helpers -------------------------------------------------------------------------------
 def dtype_of(name: str, datatype: str) -> np.dtype[Any] | None:
-    """The numpy dtype of input `name`'s datatype (None for BYTES); 400 for an unknown one."""
+    """The numpy dtype of input `name`'s datatype (None for BYTES); 400 for an unknown one,
+    naming the input and the datatypes, never repeating what was sent."""
     if datatype not in DTYPES:
-        raise BadRequest(
-            f"input {name}: datatype {datatype[:32]!r} is not one of {', '.join(DTYPES)}"
-        )
+        raise BadRequest(f"input {name}: datatype must be one of {', '.join(DTYPES)}")
     return DTYPES[datatype]
 
 

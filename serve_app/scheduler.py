@@ -64,8 +64,12 @@ class RayJobRunner:
     def state(self, submission_id: str) -> JobState | None:
         try:
             info = self.jobs.client.get_job_info(submission_id)
-        except RuntimeError:
-            return None
+        except RuntimeError as exc:
+            # Only a 404 means Ray does not know the job; any other failure (a dashboard
+            # busy or restarting) is raised, and the engine asks again next tick.
+            if "status code 404" in str(exc):
+                return None
+            raise
         status = str(getattr(info.status, "value", info.status))
         events: dict[str, Any] = {}
         if status in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING"):

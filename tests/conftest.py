@@ -22,8 +22,19 @@ pytest_plugins = ["tests.stack"]
 
 STACK_GROUPS = (
     ("production-stack", "production", ("tests/integration/production/",)),
+    # Modules with a stack of their own come before the session's folder (first match wins)
+    # but are scheduled after it: the session stack is the longest work unit.
+    ("tls-stack", "tls_stack", ("tests/integration/test_tls.py",)),
+    (
+        "mlflow-home",
+        "mlflow_home",
+        ("tests/integration/test_backup.py", "tests/integration/test_disk_full.py"),
+    ),
     ("session-stack", "stack", ("tests/integration/", "tests/e2e/")),
 )
+GROUP_ORDER = ("production-stack", "session-stack", "tls-stack", "mlflow-home")
+"""The order the groups are handed to the workers in."""
+assert sorted(GROUP_ORDER) == sorted(group for group, _, _ in STACK_GROUPS)
 """(group, the fixture that starts its stack, where its tests live), first match wins."""
 
 
@@ -36,8 +47,9 @@ def stack_group(nodeid: str) -> str | None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Stack groups first (the longest work), in the same order on every worker; a test that
-    uses a stack outside its group's folder would start a second copy of it, so it is refused."""
+    """Stack groups first (the longest work), in the same order on every worker, each group's
+    disruptive tests last; a test that uses a stack outside its group's folder would start a
+    second copy of it, so it is refused."""
     for item in items:
         group = stack_group(item.nodeid)
         for name, fixture, _ in STACK_GROUPS:
@@ -46,8 +58,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     f"{item.nodeid} uses the `{fixture}` fixture but is not among the tests of "
                     f"{name}; move it there or add its place to STACK_GROUPS in tests/conftest.py"
                 )
-    order = [group for group, _, _ in STACK_GROUPS]
-    items.sort(key=lambda item: order.index(g) if (g := stack_group(item.nodeid)) else len(order))
+    # Within a group, the tests that break part of its stack on purpose run last, so that
+    # what they leave behind (a restarted GCS or PostgreSQL, replicas Serve is still
+    # replacing) never meets a test that expects a settled stack.
+    items.sort(
+        key=lambda item: (
+            GROUP_ORDER.index(g) if (g := stack_group(item.nodeid)) else len(GROUP_ORDER),
+            disruption(item),
+        )
+    )
+
+
+def disruption(item: pytest.Item) -> int:
+    """0 for most tests, 1 for a disruptive one, 2 for one marked disruptive(last=True)."""
+    marker = item.get_closest_marker("disruptive")
+    if marker is None:
+        return 0
+    return 2 if marker.kwargs.get("last") else 1
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,5 +1,6 @@
 """The chaos suite's pure figures: a run's plan, the capacity knee, recovery time, overload
-accounting, and the summary that says which targets hold (all unit-tested)."""
+accounting, first-attempt and retried success, and the summary that says which targets hold
+(all unit-tested)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos.load import TRANSPORT_ERROR, Request
+from rayline.benchmarking.stats import percentile
 
 KNEE_SHARE = 0.9
 """The knee is the first step whose throughput reaches this share of the best step's."""
@@ -32,6 +34,14 @@ class Plan:
     mlflow_down_s: float = 30.0
     fuzz_examples: int = 250
     """Per generation mode (positive, negative): 500 examples per operation."""
+    node_kill_for_s: float = 90.0
+    """Load of the node_kill phase; the node dies `node_kill_at_s` into it."""
+    node_kill_at_s: float = 20.0
+    gcs_load_s: float = 75.0
+    """Load of the gcs_kill phase; the GCS dies `gcs_kill_at_s` into it, for `gcs_down_s`."""
+    gcs_kill_at_s: float = 10.0
+    gcs_down_s: float = 20.0
+    """How long the GCS stays down before it is started again (a supervisor's restart)."""
 
 
 QUICK = Plan(
@@ -44,6 +54,11 @@ QUICK = Plan(
     kill_for_s=25,
     mlflow_down_s=10,
     fuzz_examples=10,
+    node_kill_for_s=40,
+    node_kill_at_s=10,
+    gcs_load_s=40,
+    gcs_kill_at_s=5,
+    gcs_down_s=10,
 )
 
 
@@ -110,6 +125,37 @@ def overload_figures(requests: list[Request]) -> dict[str, Any]:
     }
 
 
+def final_counts(requests: list[Request]) -> dict[str, int]:
+    """How many requests ended with each status."""
+    counts: dict[str, int] = {}
+    for r in requests:
+        counts[str(r.final)] = counts.get(str(r.final), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def attempt_figures(requests: list[Request]) -> dict[str, Any]:
+    """Success of the requests after retries (`success_rate`) and at their first attempt
+    (`first_attempt_success_rate`): a client that retries hides a failed first attempt, which
+    `recovered_by_retry` counts. Without retries the two rates are the same."""
+    ok = sum(r.ok for r in requests)
+    first_ok = sum(r.statuses[0] == 200 for r in requests)
+    attempts: dict[str, int] = {}
+    for r in requests:
+        for s in r.statuses:
+            attempts[str(s)] = attempts.get(str(s), 0) + 1
+    return {
+        "requests": len(requests),
+        "succeeded": ok,
+        "success_rate": round(ok / len(requests), 5) if requests else None,
+        "first_attempt_success_rate": round(first_ok / len(requests), 5) if requests else None,
+        "recovered_by_retry": sum(r.ok and r.statuses[0] != 200 for r in requests),
+        "final_statuses": final_counts(requests),
+        "attempt_statuses": dict(sorted(attempts.items())),
+        "max_attempts_used": max((len(r.statuses) for r in requests), default=0),
+        "p99_ms": round(percentile([r.latency_s * 1000 for r in requests if r.ok], 99), 2),
+    }
+
+
 def _get(parts: dict[str, Any], *keys: str) -> Any:
     value: Any = parts
     for key in keys:
@@ -133,6 +179,13 @@ TARGETS: dict[str, Callable[[Any], bool]] = {
     "concurrent_promotions_ok": lambda v: v is True,
     "fuzz_5xx": lambda v: v == 0,
     "error_echo": lambda v: v == 0,
+    "gcs_kill_success_rate": lambda v: v is not None and v >= 0.999,
+    "gcs_recovery_s": lambda v: v is not None and v <= 60,
+    "gcs_state_kept": lambda v: v is True,
+    "gcs_serve_recovered": lambda v: v is True,
+    "node_kill_success_rate": lambda v: v is not None and v >= 0.999,
+    "node_kill_replicas_rescheduled": lambda v: v is True,
+    "key_revocation_s": lambda v: v is not None and v <= 5,
 }
 
 
@@ -152,9 +205,15 @@ def build_summary(parts: dict[str, Any]) -> dict[str, Any]:
         "recovery_s": _get(parts, "load", "recovery", "recovery_s"),
         "ingress_kills": _get(parts, "ingress_kill", "kills_done"),
         "ingress_kill_success_rate": _get(parts, "ingress_kill", "success_rate"),
+        "ingress_kill_first_attempt_success_rate": _get(
+            parts, "ingress_kill", "first_attempt_success_rate"
+        ),
         "killed_job_clean": _get(parts, "killed_job", "killed_job_clean"),
         "killed_run_failed_after_s": _get(parts, "killed_job", "run_failed_after_s"),
         "mlflow_down_predict_success_rate": _get(parts, "mlflow_outage", "success_rate"),
+        "mlflow_down_predict_first_attempt_success_rate": _get(
+            parts, "mlflow_outage", "first_attempt_success_rate"
+        ),
         "mlflow_down_registry_statuses": _get(parts, "mlflow_outage", "registry_statuses"),
         "mlflow_down_registry_max_s": _get(parts, "mlflow_outage", "registry_max_s"),
         "mlflow_down_registry_fast_503": _get(parts, "mlflow_outage", "registry_fast_503"),
@@ -165,6 +224,22 @@ def build_summary(parts: dict[str, Any]) -> dict[str, Any]:
         "fuzz_5xx": _get(parts, "fuzz", "fuzz_5xx"),
         "fuzz_503": _get(parts, "fuzz", "fuzz_503"),
         "error_echo": _get(parts, "fuzz", "error_echo"),
+        "gcs_kill_success_rate": _get(parts, "gcs_kill", "success_rate"),
+        "gcs_kill_first_attempt_success_rate": _get(
+            parts, "gcs_kill", "first_attempt_success_rate"
+        ),
+        "gcs_recovery_s": _get(parts, "gcs_kill", "gcs_recovery_s"),
+        "gcs_state_kept": _get(parts, "gcs_kill", "state_kept"),
+        "gcs_serve_recovered": _get(parts, "gcs_kill", "serve_recovered"),
+        "gcs_serve_recovered_s": _get(parts, "gcs_kill", "serve_recovered_s"),
+        "node_kill_success_rate": _get(parts, "node_kill", "success_rate"),
+        "node_kill_first_attempt_success_rate": _get(
+            parts, "node_kill", "first_attempt_success_rate"
+        ),
+        "node_kill_replicas_rescheduled": _get(parts, "node_kill", "replicas_rescheduled"),
+        "node_kill_node_dead_s": _get(parts, "node_kill", "node_dead_s"),
+        "node_kill_rescheduled_s": _get(parts, "node_kill", "rescheduled_s"),
+        "key_revocation_s": _get(parts, "key_revocation", "key_revocation_s"),
     }
     targets = {name: bool(check(figures.get(name))) for name, check in TARGETS.items()}
     failed_parts = sorted(k for k, v in parts.items() if isinstance(v, dict) and "error" in v)

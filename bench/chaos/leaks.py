@@ -1,10 +1,19 @@
 """What an error response must not carry: a traceback, or a value of the request that caused it.
 
+An error echoes the request when its body holds, as sent or escaped as a JSON string, a string
+value of the request body at least 12 characters long that is not a name: dict keys (columns,
+parameters) and `name`/`columns` fields (tensors, outputs, columns) are how an error points at
+the fault, so it may repeat them. Any other value (a datatype, a cell, an id) is data the client
+sent, and the error names its field instead. Path and query values are not looked at: they are
+short and held to their documented grammars and bounds, and an error that names the model a
+request asked for names it, it does not echo data.
+
 Used by the chaos suite's fuzzing and by tests/integration/test_security.py's hostile inputs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -37,11 +46,17 @@ def echoed_values(body: Any, min_length: int = 12) -> list[str]:
     return found
 
 
+def _written(value: str) -> set[str]:
+    """How `value` reads inside an error body: as is, or escaped in a JSON string (ASCII-only
+    or not, as JSON encoders differ)."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
 def echo_problem(response_text: str, request_body: Any) -> str | None:
     """Why an error response leaks: a traceback, or a value of the request; None if clean."""
     if TRACEBACK.search(response_text):
         return "traceback"
     for value in echoed_values(request_body):
-        if value in response_text:
+        if any(form in response_text for form in _written(value)):
             return "echoes the request"
     return None

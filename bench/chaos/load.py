@@ -33,12 +33,15 @@ class Retry:
     base_s: float = 0.25
     cap_s: float = 4.0
 
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""
+    def delay(
+        self, attempt: int, retry_after: str | None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempt counts from 1), jittered by
+        `rng` (the module's generator without one)."""
         backoff: float = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
         if retry_after is not None and retry_after.isdigit():
             backoff = max(backoff, min(self.cap_s, float(retry_after)))
-        return backoff * random.uniform(0.8, 1.2)
+        return backoff * (rng.uniform if rng else random.uniform)(0.8, 1.2)
 
 
 @dataclass
@@ -118,6 +121,7 @@ async def _send(
     headers: dict[str, str],
     retry: Retry | None,
     t0: float,
+    rng: random.Random | None = None,
 ) -> Request:
     started = time.monotonic()
     statuses: list[int] = []
@@ -140,7 +144,7 @@ async def _send(
         if status == 200 or retry is None or (400 <= status < 500 and status != 429):
             break
         if attempt < attempts:
-            await asyncio.sleep(retry.delay(attempt, retry_after))
+            await asyncio.sleep(retry.delay(attempt, retry_after, rng))
     return Request(started - t0, time.monotonic() - started, statuses, missing_retry_after, errors)
 
 
@@ -189,10 +193,12 @@ async def open_loop(
     connections: int = 1024,
     timeout_s: float = 90,
     drain_s: float = 120,
+    seed: int | None = None,
 ) -> Run:
     """Arrivals at a fixed rate per phase: `phases` is [(rate per s, seconds), ...]. Requests
     still outstanding `drain_s` after the last arrival are cancelled and count as transport
-    errors. Stops sending (counts `client_dropped`) past `max_outstanding`."""
+    errors. Stops sending (counts `client_dropped`) past `max_outstanding`. With `seed`, the
+    retries' jitter of the n-th arrival follows from (seed, n), whatever order answers come in."""
     t0 = time.monotonic()
     run = Run(t0, duration_s=sum(seconds for _, seconds in phases))
     tasks: dict[asyncio.Task[Request], float] = {}  # outstanding → its start (s since t0)
@@ -204,6 +210,7 @@ async def open_loop(
                 run.requests.append(task.result())
 
         phase_start = t0
+        arrivals = 0
         for rate, seconds in phases:
             interval = 1.0 / rate
             count = max(1, int(rate * seconds))
@@ -213,10 +220,12 @@ async def open_loop(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 run.send_late_s.append(max(0.0, time.monotonic() - due))
+                arrivals += 1
                 if len(tasks) >= max_outstanding:
                     run.client_dropped += 1
                     continue
-                task = asyncio.create_task(_send(session, url, body, headers, retry, t0))
+                rng = random.Random(f"{seed}/{arrivals}") if seed is not None else None
+                task = asyncio.create_task(_send(session, url, body, headers, retry, t0, rng))
                 tasks[task] = time.monotonic() - t0
                 task.add_done_callback(record)
             phase_start += seconds

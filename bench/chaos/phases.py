@@ -14,7 +14,14 @@ from typing import Any
 
 from bench.chaos import faults
 from bench.chaos.env import ChaosStack
-from bench.chaos.figures import Plan, find_knee, overload_figures, recovery_time
+from bench.chaos.figures import (
+    Plan,
+    attempt_figures,
+    final_counts,
+    find_knee,
+    overload_figures,
+    recovery_time,
+)
 from bench.chaos.load import (
     TRANSPORT_ERROR,
     Request,
@@ -39,7 +46,7 @@ RETRY = Retry(attempts=8, base_s=0.25, cap_s=4.0)
 """How the fault phases' clients retry."""
 
 
-def _target(stack: ChaosStack) -> tuple[str, bytes, dict[str, str]]:
+def target(stack: ChaosStack) -> tuple[str, bytes, dict[str, str]]:
     url = f"{stack.url}/v1/models/{MODEL}/predict"
     headers = {"Authorization": f"Bearer {stack.predict_key}", "Content-Type": "application/json"}
     return url, json.dumps({"instances": [ROW]}).encode(), headers
@@ -50,7 +57,7 @@ def _between(requests: list[Request], start: float, end: float) -> list[Request]
 
 
 async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
-    url, body, headers = _target(stack)
+    url, body, headers = target(stack)
     steps = []
     for concurrency in plan.steps:
         run = await closed_loop(url, body, headers, concurrency, plan.step_s, plan.step_warmup_s)
@@ -101,7 +108,7 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
             "rate_rps": steady_rate,
             "seconds": plan.steady_s,
             "requests": len(steady),
-            "statuses": _counts(steady),
+            "statuses": final_counts(steady),
             "server_errors": sum(1 for r in steady if r.final >= 500),
             "transport_errors": sum(1 for r in steady if r.final == TRANSPORT_ERROR),
             "p50_ms": round(percentile(steady_ok, 50), 2),
@@ -133,37 +140,8 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
     return result
 
 
-def _counts(requests: list[Request]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in requests:
-        counts[str(r.final)] = counts.get(str(r.final), 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _retried(requests: list[Request]) -> dict[str, Any]:
-    ok = sum(r.ok for r in requests)
-    attempts: dict[str, int] = {}
-    for r in requests:
-        for s in r.statuses:
-            attempts[str(s)] = attempts.get(str(s), 0) + 1
-    return {
-        "requests": len(requests),
-        "succeeded": ok,
-        "success_rate": round(ok / len(requests), 5) if requests else None,
-        "first_attempt_success_rate": (
-            round(sum(r.statuses[0] == 200 for r in requests) / len(requests), 5)
-            if requests
-            else None
-        ),
-        "final_statuses": _counts(requests),
-        "attempt_statuses": dict(sorted(attempts.items())),
-        "max_attempts_used": max((len(r.statuses) for r in requests), default=0),
-        "p99_ms": round(percentile([r.latency_s * 1000 for r in requests if r.ok], 99), 2),
-    }
-
-
 async def ingress_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
-    url, body, headers = _target(stack)
+    url, body, headers = target(stack)
     kills: list[dict[str, Any]] = []
     count = int(plan.kill_for_s // plan.kill_every_s)
 
@@ -189,14 +167,18 @@ async def ingress_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict
         "retry": None,
         "kills": kills,
         "kills_done": sum(1 for k in kills if k["pid"]),
-        **_retried(run.requests),
+        **attempt_figures(run.requests),
         "client_send_lateness": lateness(run),
         "windows_10s": windows(run.requests, 0, plan.kill_for_s, 10),
     }
 
 
-async def mlflow_outage_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
-    url, body, headers = _target(stack)
+async def mlflow_outage_phase(
+    stack: ChaosStack, rate: float, plan: Plan, seed: int
+) -> dict[str, Any]:
+    """MLflow stopped under load from clients that retry (RETRY, their jitter drawn under
+    `seed`): predictions must all succeed, the registry answer 503 fast, both recover."""
+    url, body, headers = target(stack)
     stopped = await asyncio.to_thread(faults.stop_mlflow, stack)
     probes: list[dict[str, Any]] = []
     ready: list[int] = []
@@ -212,7 +194,7 @@ async def mlflow_outage_phase(stack: ChaosStack, rate: float, plan: Plan) -> dic
     task = asyncio.create_task(probe())
     try:
         run = await open_loop(
-            url, body, headers, [(rate, plan.mlflow_down_s)], retry=RETRY, timeout_s=30
+            url, body, headers, [(rate, plan.mlflow_down_s)], retry=RETRY, timeout_s=30, seed=seed
         )
         await task
     finally:
@@ -230,10 +212,11 @@ async def mlflow_outage_phase(stack: ChaosStack, rate: float, plan: Plan) -> dic
     max_s = max((p["seconds"] for p in probes), default=None)
     fast = bool(probes) and statuses == [503] and all(p["retry_after"] for p in probes)
     return {
+        "seed": seed,
         "rate_rps": rate,
         "down_s": plan.mlflow_down_s,
         "stopped": stopped,
-        **_retried(run.requests),
+        **attempt_figures(run.requests),
         "registry_probes": probes,
         "registry_statuses": statuses,
         "registry_max_s": max_s,

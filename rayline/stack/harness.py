@@ -39,6 +39,7 @@ from rayline.stack.ray_env import ray_env, ray_temp_dir
 from rayline.stack.services import down as stop_stack
 from rayline.stack.services import up as start_stack
 from rayline.stack.supervisor import BIN, free_ports, stack_pids, stop_ray
+from rayline.tls import serve_context
 
 __all__ = [
     "BIN",
@@ -445,7 +446,10 @@ class LocalStack:
             self.url + path, data=data, method=method, headers=all_headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            context = serve_context(self.settings)  # the ingress's certificate, with TLS on
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=timeout, context=context
+            ) as response:
                 payload, status, got = response.read(), response.status, response.headers
         except urllib.error.HTTPError as exc:
             payload, status, got = exc.read(), exc.code, exc.headers

@@ -114,8 +114,14 @@ PRODUCTION_TEST = PortProfile("production-test", 5093, 6467, 8331, 8040, 52431, 
 CHAOS = PortProfile("chaos", 5091, 6441, 8306, 8080, 52416, 20061)
 # bench/run_platform.py: cold start and idle memory of a stack of its own.
 BENCH_PLATFORM = PortProfile("bench-platform", 5061, 6401, 8276, 8100, 52386, 9211)
+# tests/integration/test_backup.py: an MLflow server backed up, wiped and restored.
+BACKUP_TEST = PortProfile("backup-test", 5071, 6411, 8286, 8120, 52396, 20071)
+# tests/integration/test_tls.py: a stack whose ingress terminates TLS.
+TLS_TEST = PortProfile("tls-test", 5081, 6431, 8296, 8140, 52406, 20081)
 
-PROFILES = {p.name: p for p in (DEV, TEST, PRODUCTION_TEST, CHAOS, BENCH_PLATFORM)}
+PROFILES = {
+    p.name: p for p in (DEV, TEST, PRODUCTION_TEST, CHAOS, BENCH_PLATFORM, BACKUP_TEST, TLS_TEST)
+}
 """Every stack that may run on this machine at the same time as the others, by name."""
 
 

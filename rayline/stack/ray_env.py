@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from rayline.settings import SERVE_PORT_BLOCK as SERVE_PORT_BLOCK  # re-exported: profiles, stack
 from rayline.settings import Settings
 from rayline.stack.supervisor import BIN, free_ports
 
@@ -24,10 +25,6 @@ WORKER_SETUP_HOOK_VARIABLE = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
 WORKER_SETUP_HOOK = "serve_app._ray_patches.bind_grpc_to_loopback"
 """Ray's worker process setup hook, as `serve_app._ray_patches` names it (a unit test checks
 that the two agree)."""
-
-SERVE_PORT_BLOCK = 18
-"""Ports a stack's Serve owns from its Serve port on: the port, 16 ingress replicas, the
-fallback proxy; and as many from its gRPC port on (`Settings.grpc_port`), for gRPC."""
 
 
 def ray_temp_dir(settings: Settings) -> Path:

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from pathlib import Path
 
-from rayline.keys import read_keys
+from rayline.keys import key_id, key_record, new_key, parse_keys, read_keys
 from rayline.settings import Settings
 from rayline.stack.ray_env import ensure_ray_token, ray_env, ray_start_args, ray_temp_dir
 from rayline.stack.s3 import ensure_bucket
@@ -24,17 +23,39 @@ from rayline.stack.supervisor import (
     stop_ray,
     wait_for,
 )
+from rayline.state import open_store
+from rayline.state.access import KeyStore
 
 
-def ensure_api_keys(settings: Settings) -> Path:
-    """A local admin and predict key in `<home>/api_keys` (mode 600), unless keys are set."""
-    path = settings.keys_file
-    if settings.api_keys is None and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"admin:rl-admin-{secrets.token_urlsafe(24)}\n")
-            handle.write(f"predict:rl-predict-{secrets.token_urlsafe(24)}\n")
+def ensure_api_keys(settings: Settings) -> Path | None:
+    """An admin and a predict key for an embedded stack (`RAYLINE_API_KEYS` unset), made once:
+    kept as salted hashes in the state database, in plain text only in `<home>/credentials`
+    (mode 600, the local operator's copy that `make demo`, Prometheus and the tests read).
+
+    Keys in the credentials file that the database lacks (a wiped state, or an `api_keys`
+    file of Rayline before hashed keys, which this renames) are added; a key revoked there
+    stays revoked."""
+    if settings.api_keys is not None:
+        return None
+    path = settings.credentials_file
+    legacy = settings.home / "api_keys"
+    if legacy.exists() and not path.exists():
+        legacy.rename(path)
+    store = open_store(settings)
+    try:
+        keys = KeyStore(store.engine)
+        if not path.exists():
+            made = {role: new_key() for role in ("admin", "predict")}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.writelines(f"{role}:{key}\n" for role, key in made.items())
+        known = {record.id for record in keys.all()}
+        for role, key in parse_keys(path.read_text()):
+            if key_id(key) not in known:
+                keys.add(key_record(role, "make up", key))
+    finally:
+        store.close()
     return path
 
 
@@ -195,6 +216,7 @@ def down(settings: Settings) -> None:
 
 def status_text(settings: Settings) -> str:
     """Where the web UI, the Ray dashboard and MLflow are, and whether each answers."""
+    yours = "RAYLINE_API_KEYS" if settings.api_keys is not None else settings.credentials_file
 
     def line(name: str, url: str, probe: str) -> str:
         return f"{name:<17}{url:<28}({'up' if answers(probe) else 'down'})"
@@ -204,7 +226,7 @@ def status_text(settings: Settings) -> str:
             line("Web UI + API", f"{settings.serve_url}/", f"{settings.serve_url}/health"),
             line("Ray dashboard", settings.ray_dashboard_url, settings.ray_dashboard_url),
             line("MLflow UI", settings.tracking_uri, f"{settings.tracking_uri}/health"),
-            f"{'API keys':<17}{settings.keys_file}",
+            f"{'API keys':<17}{yours} (all: python -m rayline.stack keys list)",
             f"{'Client env':<17}source {settings.home / 'env'}",
         ]
     )

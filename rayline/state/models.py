@@ -97,3 +97,42 @@ class Prediction(Base):
     labelled: Mapped[int] = mapped_column(Integer, default=0)
     """How many of the request's rows have a label."""
     labelled_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ApiKey(Base):
+    """An API key, kept as a salted hash: the key itself is printed once, when it is made."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """The key's public id: the first hex digits of its SHA-256 (what lists and audits show)."""
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    salt: Mapped[str] = mapped_column(String(32))
+    hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of salt and key, hex."""
+    rate: Mapped[float | None] = mapped_column(Double)
+    """Requests a second it may make (token bucket refill), per ingress replica; None: no limit."""
+    burst: Mapped[int | None] = mapped_column(Integer)
+    """Requests it may make at once (bucket size); None: one second's worth of `rate`."""
+    created_at: Mapped[float] = mapped_column(Double, default=time.time)
+    revoked_at: Mapped[float | None] = mapped_column(Double, index=True)
+
+
+class AuditEntry(Base):
+    """One admin action: who (key id, never the key), what, on what, and how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_time", "action", "time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[float] = mapped_column(Double, index=True)
+    key_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    """Who: an API key's id, or `cli:<user>` for the stack CLI on the head."""
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(16))
+    """`ok`, `denied` (403) or `failed`."""
+    status: Mapped[int | None] = mapped_column(Integer)
+    """The HTTP status answered, for actions taken through the API."""
+    detail: Mapped[str | None] = mapped_column(Text)

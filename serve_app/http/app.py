@@ -4,6 +4,8 @@ runs in process with fake handles as well as inside the Serve replica."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rayline.keys import Role
+from rayline.keys import Identity, KeyRing
 from rayline.registry import Registry
 from rayline.request_metrics import Delta
 from rayline.settings import Settings
-from serve_app.http.auth import authorize
+from rayline.state.access import AuditLog
+from serve_app.http.auth import RateLimiter, authorize, identify
 from serve_app.http.body import read_body
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import error, error_response
@@ -37,8 +40,9 @@ class Context:
     """Validated builder args: served models, body and row limits, inflight limit."""
     settings: Settings
     """Environment settings: tracking URI, dashboard URL, web UI and benchmark folders."""
-    keys: dict[str, Role]
-    """SHA-256 of each API key → its role (`serve_app.http.auth.load_keys`)."""
+    keys: KeyRing
+    """The API keys this replica accepts; the Ingress swaps in a fresh ring every
+    `rayline.keys.KEYS_REFRESH_S`."""
     registry: Registry
     """The MLflow registry (a test hands in a fake with the same methods)."""
     jobs: Jobs
@@ -47,13 +51,19 @@ class Context:
     """This replica's models (`serve_app.predictor.Predictor`): `.predict(...)`, `.status(...)`."""
     metrics: Any
     """Metrics handle: `.ingest`, `.cluster`, `.timeseries`, `.prometheus` (`.remote()`)."""
+    audit: AuditLog | None = None
+    """Where admin actions are recorded (the state database); None: nowhere."""
     scheduler: Any | None = None
     """Scheduler handle, where the application has one."""
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    """The per-key rate limits' token buckets of this replica."""
     delta: Delta = field(default_factory=Delta)
     """Request counters since the last flush to the Metrics deployment."""
     inflight: int = 0
     """Requests this replica is answering now."""
 
+
+log = logging.getLogger("ray.serve")
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -118,8 +128,10 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             context.delta.add(endpoint.name, "", "", 429, 0.0, None)
             return response
         context.inflight += 1
+        identity: Identity | None = None
         try:
-            authorize(request.headers.get("authorization"), endpoint.role, context.keys)
+            identity = authorize(request.headers.get("authorization"), endpoint.role, context.keys)
+            context.limiter.check(identity)
             check_path(request)
             request.state.query = read_query(request, endpoint.query)
             if endpoint.body:
@@ -135,6 +147,8 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
             response = error_response(exc, route, endpoint.error_key, endpoint.invalid_status)
         finally:
             context.inflight -= 1
+        if endpoint.audited:
+            await _audit(context, request, endpoint, identity, response.status_code)
         prediction_id = getattr(request.state, "prediction_id", None)
         if prediction_id is not None and response.status_code < 400:
             response.headers[PREDICTION_ID_HEADER] = prediction_id
@@ -150,3 +164,36 @@ def _wrap(context: Context, endpoint: Endpoint) -> Callable[[Request], Awaitable
         return response
 
     return wrapped
+
+
+async def _audit(
+    context: Context,
+    request: Request,
+    endpoint: Endpoint,
+    identity: Identity | None,
+    status: int,
+) -> None:
+    """Record an admin action (`Endpoint.audited`) before it is answered: who, what, on what,
+    how it ended, and what the handler noted (`request.state.audit`). A request without a key
+    the ring knows (401) names nobody and is not recorded; a write that fails is logged, and
+    the action, done already, still answered."""
+    if context.audit is None:
+        return
+    if identity is None:
+        identity = identify(request.headers.get("authorization"), context.keys)
+        if identity is None:
+            return
+    outcome = "ok" if status < 400 else "denied" if status in (403, 429) else "failed"
+    detail = getattr(request.state, "audit", None)
+    try:
+        await asyncio.to_thread(
+            context.audit.append,
+            identity.id,
+            endpoint.name,
+            request.url.path,
+            outcome,
+            status,
+            detail,
+        )
+    except Exception:
+        log.exception("could not record %s %s in the audit log", endpoint.name, request.url.path)

@@ -80,6 +80,11 @@ class Endpoint:
     """The status of input the route cannot score (MLflow's scoring protocol answers 400)."""
 
     @property
+    def audited(self) -> bool:
+        """An admin action, recorded in the audit log: a change only an admin key may make."""
+        return self.role == "admin" and self.method != "GET"
+
+    @property
     def name(self) -> str:
         """The handler's name: the OpenAPI operationId and the metrics' `route` label."""
         return self.handler.__name__

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from serve_app.http.endpoint import Endpoint
 from serve_app.routes import (
+    audit,
     mlflow,
     monitoring,
     platform,
@@ -26,6 +27,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *monitoring.ENDPOINTS,
     *platform.ENDPOINTS,
     *schedules.ENDPOINTS,
+    *audit.ENDPOINTS,
 )
 PLAIN: tuple[Endpoint, ...] = static.PLAIN
 """Served as they are: no auth, limits or counting, and not in the OpenAPI document."""

@@ -64,7 +64,9 @@ async def configs(ctx: Context, request: Request) -> Response:
 
 
 async def submit_job(ctx: Context, request: Request, body: JobRequest) -> Response:
-    return JSONResponse({"job_id": await _ray(ctx.jobs.submit_train, body)}, 201)
+    job_id = await _ray(ctx.jobs.submit_train, body)
+    request.state.audit = f"job {job_id}"
+    return JSONResponse({"job_id": job_id}, 201)
 
 
 async def list_jobs(ctx: Context, request: Request) -> Response:
@@ -105,7 +107,9 @@ async def prometheus(ctx: Context, request: Request) -> Response:
 async def submit_benchmark(ctx: Context, request: Request, body: BenchmarkRequest) -> Response:
     if body.kind == "serving" and body.model is None:
         body = body.model_copy(update={"model": ctx.args.default_model.name})
-    return JSONResponse({"job_id": await _ray(ctx.jobs.submit_benchmark, body)}, 202)
+    job_id = await _ray(ctx.jobs.submit_benchmark, body)
+    request.state.audit = f"job {job_id}"
+    return JSONResponse({"job_id": job_id}, 202)
 
 
 async def list_benchmarks(ctx: Context, request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from rayline.keys import Role
 from rayline.registry import FAMILY_TAG, Registry
-from serve_app.http.auth import role_of
+from serve_app.http.auth import identify
 from serve_app.http.endpoint import Answer, Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.http.params import requested_model
@@ -126,7 +126,8 @@ def _versions(registry: Registry, name: str) -> list[dict[str, Any]]:
 
 
 async def whoami(ctx: Context, request: Request) -> Response:
-    return JSONResponse({"role": role_of(request.headers.get("authorization"), ctx.keys)})
+    identity = identify(request.headers.get("authorization"), ctx.keys)
+    return JSONResponse({"role": None if identity is None else identity.role})
 
 
 async def list_models(ctx: Context, request: Request) -> Response:
@@ -160,6 +161,7 @@ async def set_alias(ctx: Context, request: Request, body: AliasRequest) -> Respo
     )  # grammar checked by the wrapper
     previous = await _mlflow(ctx.registry.set_alias, name, alias, body.version)
     log.info("alias %s@%s: %s -> %s", name, alias, previous, body.version)
+    request.state.audit = f"version {body.version}, was {previous}"
     return JSONResponse(
         {"name": name, "alias": alias, "version": body.version, "previous_version": previous}
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from rayline.keys import key_id
 from tests.conftest import write_config
 from tests.stack import Stack
 from tests.waiting import wait_until
@@ -134,6 +135,17 @@ def test_schedules_page_creates_runs_now_and_shows_the_outcome(serving: Stack, p
     expect(row).to_contain_text("04:30")
     expect(row).to_contain_text("Europe/Madrid")
     _shot(page, "08-schedules")
+
+    # The creation is in the audit trail, under the admin key's id, never the key.
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_label("Action").fill("create_schedule")
+    page.get_by_role("button", name="Apply").click()
+    created = page.get_by_role("table", name="Audit log").get_by_role("row").nth(1)
+    expect(created).to_contain_text("/v1/schedules")
+    expect(created).to_contain_text(key_id(serving.admin_key))
+    expect(page.get_by_role("table", name="Audit log")).not_to_contain_text(serving.admin_key)
+    _shot(page, "08-audit")
+    page.get_by_role("link", name="Schedules").click()
     try:
         row.get_by_role("button", name="Run now").click()
         row.click()

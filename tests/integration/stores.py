@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,36 @@ class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
+    command: list[str] = field(default_factory=list)
+    folder: Path = Path()
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start `weed server` (again: its data, buckets included, is in its folder) and wait
+        until S3 answers."""
+        log = self.folder / "weed.log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command, stdout=out, stderr=subprocess.STDOUT, cwd=self.folder
+            )
+        _wait_s3(self, self.process, log)
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: the S3 endpoint refuses connections until `start`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.remove_sockets()
+
+    def remove_sockets(self) -> None:
+        """weed's Unix sockets: in its folder, and its gRPC ones in /tmp, named by port. A
+        killed weed leaves them, and they are ours to remove."""
+        for path in self.folder.glob("*.sock"):
+            path.unlink(missing_ok=True)
+        grpc_ports = [a.split("=", 1)[1] for a in self.command if ".port.grpc=" in a]
+        for port in grpc_ports:
+            for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                path.unlink(missing_ok=True)
 
     def client(self, secret_key: str | None = None) -> Any:
         import boto3
@@ -120,19 +153,14 @@ def seaweed_s3(folder: Path) -> Iterator[S3Server]:
         "-webdav=false",
         "-metricsPort=0",
     ]
-    log = folder / "weed.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
-    server = S3Server(f"http://127.0.0.1:{s3}", access_key, secret_key)
+    server = S3Server(f"http://127.0.0.1:{s3}", access_key, secret_key, cmd, folder)
     try:
-        _wait_s3(server, process, log)
+        server.start()
         yield server
     finally:
-        terminate(process, seconds=3)  # its data is thrown away; it lingers ~15 s on SIGTERM
-        # weed puts its gRPC Unix sockets in /tmp, named by port; they are ours to remove.
-        for port in (master_grpc, volume_grpc, filer_grpc, s3_grpc):
-            for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                path.unlink(missing_ok=True)
+        if server.process is not None:
+            terminate(server.process, seconds=3)  # its data is thrown away; SIGTERM lingers ~15 s
+        server.remove_sockets()
 
 
 def _wait_s3(server: S3Server, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -155,34 +183,108 @@ def _wait_s3(server: S3Server, process: subprocess.Popen[bytes], log: Path) -> N
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-def pg_query(dbname: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    import psycopg2
+PG_BIN = Path("/usr/lib/postgresql")
 
-    connection = psycopg2.connect(**{**PG_DSN, "dbname": dbname})
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args or None)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL's tools refuse to run as root: as root, run them as the `postgres` user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _pg_tool(name: str) -> str:
+    found = sorted(PG_BIN.glob(f"*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"no {name} under {PG_BIN}/*/bin: install the postgresql package")
+    return str(found[-1])
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server on loopback, trust auth, user postgres: the machine's (port 5432), or
+    a private one (`private_postgres`, with `data`) that a test may stop and start."""
+
+    port: int = 5432
+    data: Path | None = None
+
+    def connect(self, dbname: str = "postgres") -> Any:
+        import psycopg2
+
+        return psycopg2.connect(**{**PG_DSN, "port": self.port, "dbname": dbname})
+
+    def query(self, dbname: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        connection = self.connect(dbname)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, args or None)
+                return list(cursor.fetchall())
+        finally:
+            connection.close()
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[tuple[str, str]]:
+        """A uniquely named database; yields (name, SQLAlchemy URI)."""
+        name = f"rayline_test_{uuid.uuid4().hex[:12]}"
+        self.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield name, f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        finally:
+            self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def execute(self, sql: str) -> None:
+        """A statement outside a transaction (CREATE/DROP DATABASE)."""
+        connection = self.connect()
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
+
+    def _data(self) -> Path:
+        if self.data is None:
+            raise RuntimeError("the machine's PostgreSQL is not the tests' to stop or start")
+        return self.data
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [_pg_tool("pg_ctl"), "-D", str(self._data() / "db"), "-w", "-t", "60", *args]
+        subprocess.run(_as_postgres(command), check=True, capture_output=True, timeout=90)
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are cut, as when the server restarts."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def start(self) -> None:
+        data = self._data()
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {data / 'socket'}"
+        self._pg_ctl("start", "-l", str(data / "postgres.log"), "-o", options + " -c fsync=off")
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[tuple[str, str]]:
-    """A uniquely named database on the local PostgreSQL; yields (name, SQLAlchemy URI)."""
-    import psycopg2
-
-    name = f"rayline_test_{uuid.uuid4().hex[:12]}"
-    connection = psycopg2.connect(**PG_DSN)
-    connection.autocommit = True
+def private_postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server of its own (initdb, a free loopback port), removed at the end.
+    Its folder is outside pytest's (mode 700, root's) so that the postgres user can use it."""
+    folder = Path(tempfile.mkdtemp(prefix="rayline-pg-"))
+    (folder / "socket").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        shutil.chown(folder / "socket", "postgres")
+    (port,) = free_ports(1)
+    server = Postgres(port, folder)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield name, f"postgresql://postgres@127.0.0.1:5432/{name}"
+        subprocess.run(
+            _as_postgres(
+                [_pg_tool("initdb"), "-D", str(folder / "db"), "-U", "postgres", "--auth=trust"]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        server.start()
+        yield server
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.close()
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- A Rayline stack on its own ports ---------------------------------------------------------

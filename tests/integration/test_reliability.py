@@ -32,7 +32,9 @@ ROW = {
     "petal length (cm)": 1.4,
     "petal width (cm)": 0.2,
 }
-FUZZ_EXAMPLES = int(os.environ.get("RAYLINE_FUZZ_EXAMPLES", "25"))
+# Few cases a mode per operation on the real stack (the session's longest path): the breadth is
+# tests/unit/test_openapi_conformance.py's, in process; `make chaos` sends 500 each.
+FUZZ_EXAMPLES = int(os.environ.get("RAYLINE_FUZZ_EXAMPLES", "12"))
 
 
 def test_the_api_answers_as_its_openapi_document_says(serving: Stack) -> None:

@@ -62,7 +62,7 @@ def test_promtool_accepts_the_config_in_a_checkout_with_a_key_and_a_running_head
     ensure_api_keys(settings)
     prometheus_files(settings)  # what `make up` writes: the predict key, the session link
     predict_key = (home / "prometheus_key").read_text().strip()
-    assert f"predict:{predict_key}" in settings.keys_file.read_text().splitlines()
+    assert f"predict:{predict_key}" in settings.credentials_file.read_text().splitlines()
     assert (home / "prometheus_key").stat().st_mode & 0o777 == 0o600
     session = ray_temp_dir(settings) / "session_latest"
     assert (home / "ray_session_latest").readlink() == session

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from pydantic import ValidationError
 
 from rayline import stack
 from rayline.settings import Settings
-from serve_app.http.auth import load_keys
 from serve_app.openapi import openapi_document
 from serve_app.routes import ENDPOINTS
 
@@ -37,23 +35,6 @@ def test_storage_env_carries_s3_settings_without_logging_them() -> None:
     assert settings.storage_env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:8333"
     assert settings.storage_env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(settings)
-
-
-def test_api_keys_file_is_private_and_parsed(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    path = stack.ensure_api_keys(settings)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    first = path.read_text()
-    stack.ensure_api_keys(settings)
-    assert path.read_text() == first  # idempotent
-    keys = load_keys(settings)
-    assert sorted(keys.values()) == ["admin", "predict"]
-    assert stack.admin_key(settings) in first
-
-
-def test_keys_from_settings_override_the_file(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, api_keys="admin:a1,predict:p1,bogus:x")
-    assert sorted(load_keys(settings).values()) == ["admin", "predict"]
 
 
 def test_long_homes_get_a_short_ray_temp_dir(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { catalog, cluster, configs, models, timeseries } from './test/fixtures';
+import { auditEntry, catalog, cluster, configs, models, timeseries } from './test/fixtures';
 import { renderApp } from './test/render';
 
 const routes = {
@@ -13,6 +13,7 @@ const routes = {
   'GET /v1/models': { body: { models } },
   'GET /v1/schedules': { body: { schedules: [] } },
   'GET /v1/schedule-runs': { body: { runs: [] } },
+  'GET /v1/audit': { body: { entries: [auditEntry()], next_before: null } },
 };
 
 describe('App', () => {
@@ -39,6 +40,23 @@ describe('App', () => {
     expect(await screen.findByRole('heading', { level: 1, name: 'Schedules' })).toBeInTheDocument();
     expect(await screen.findByText('No schedule yet.')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Create schedule' })).toBeInTheDocument();
+  });
+
+  it('shows the Audit page in the navigation to admin keys only', async () => {
+    const user = userEvent.setup();
+    renderApp({ routes });
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    await user.click(within(nav).getByRole('link', { name: 'Audit' }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Audit' })).toBeInTheDocument();
+    expect(await screen.findByRole('table', { name: 'Audit log' })).toBeInTheDocument();
+  });
+
+  it("leaves Audit out of a predict key's navigation, and explains the page if opened", async () => {
+    renderApp({ routes, role: 'predict', path: '/audit' });
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    expect(within(nav).queryByRole('link', { name: 'Audit' })).not.toBeInTheDocument();
+    expect(within(nav).getByRole('link', { name: 'Benchmark' })).toBeInTheDocument();
+    expect(await screen.findByText(/The audit log needs an/)).toBeInTheDocument();
   });
 
   it('keeps the asked-for page through sign-in', async () => {

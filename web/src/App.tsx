@@ -1,4 +1,4 @@
-/** Routes: the key prompt when signed out; otherwise the shell with the seven pages (code-split). */
+/** Routes: the key prompt when signed out; otherwise the shell with the eight pages (code-split). */
 import { lazy } from 'react';
 import { Route, Routes } from 'react-router-dom';
 import { useAuth } from './auth/context';
@@ -13,6 +13,7 @@ const Models = lazy(() => import('./pages/Models'));
 const Predictions = lazy(() => import('./pages/Predictions'));
 const Monitoring = lazy(() => import('./pages/Monitoring'));
 const Benchmark = lazy(() => import('./pages/Benchmark'));
+const Audit = lazy(() => import('./pages/Audit'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
 export function App() {
@@ -34,6 +35,7 @@ export function App() {
         <Route path="monitoring" element={<Monitoring />} />
         <Route path="monitoring/:name" element={<Monitoring />} />
         <Route path="benchmark" element={<Benchmark />} />
+        <Route path="audit" element={<Audit />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

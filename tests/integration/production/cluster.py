@@ -1,11 +1,11 @@
 """The production test stack: what a `cluster.yaml` deployment runs, on one machine.
 
 `RAYLINE_MODE=production`: a 1-CPU Ray head and a 1-CPU second node joined to it (`worker_node`
-resource), the head's GCS state in Redis (fault tolerance), MLflow on a throw-away PostgreSQL
-database with artifacts in a SeaweedFS S3 server, Rayline's own state in a second database, the
-API keys in `RAYLINE_API_KEYS` (no keys file): all set by RAYLINE_* settings alone, on the
-`production-test` profile's ports. Also what the tests ask of it: Ray's state API
-(nodes, actors) and the head's gcs_server process.
+resource), the head's GCS state in Redis (fault tolerance), MLflow on a PostgreSQL server of
+the cluster's own (a test restarts it) with artifacts in a SeaweedFS S3 server, Rayline's own
+state in a second database, the API keys in `RAYLINE_API_KEYS` (no keys file): all set by
+RAYLINE_* settings alone, on the `production-test` profile's ports. Also what the tests ask of
+it: Ray's state API (nodes, actors) and the head's gcs_server process.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import mlflow
 from rayline.ray_api import dashboard_get
 from rayline.stack.harness import LocalStack
 from rayline.stack.profiles import PRODUCTION_TEST
-from tests.integration.stores import S3Server, local_stack, postgres_database, seaweed_s3
+from tests.integration.stores import Postgres, S3Server, local_stack, private_postgres, seaweed_s3
 from tests.waiting import wait_until
 
 REDIS = ("127.0.0.1", 6379)
@@ -47,6 +47,8 @@ VIRGINICA = {
 class Production:
     stack: LocalStack
     s3: S3Server
+    postgres: Postgres
+    """The cluster's PostgreSQL server, its own, so that a test may restart it."""
     database: str
     """MLflow's PostgreSQL database."""
     state_database: str
@@ -78,6 +80,15 @@ class Production:
         return sorted(n["node_id"] for n in self.state("nodes") if n["state"] == "ALIVE")
 
 
+def deploy(production: Production, models: list[str]) -> None:
+    """`serve deploy` of the Serve app serving `models`, one Ingress replica on each node;
+    returns once every replica has loaded them."""
+    config = production.stack.serve_config(models)
+    (ingress,) = [d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress"]
+    ingress["max_replicas_per_node"] = 1  # the two replicas: one on each node
+    production.stack.deploy_config(config)
+
+
 def wait_for(what: str, check: Any, seconds: float) -> Any:
     """`wait_until`, with the cluster allowed to be unreachable meanwhile."""
     return wait_until(check, seconds, what, interval=1, ignoring=(Exception,))
@@ -92,8 +103,9 @@ def production_cluster(root: Path) -> Iterator[Production]:
     try:
         with (
             seaweed_s3(root / "s3") as s3,
-            postgres_database() as (database, uri),
-            postgres_database() as (state_database, state_uri),
+            private_postgres() as postgres,
+            postgres.database() as (database, uri),
+            postgres.database() as (state_database, state_uri),
         ):
             buckets = [b["Name"] for b in s3.client().list_buckets().get("Buckets", [])]
             settings = {
@@ -118,7 +130,9 @@ def production_cluster(root: Path) -> Iterator[Production]:
             }
             with local_stack(root / "home", PRODUCTION_TEST, settings) as stack:
                 stack.add_node("worker", num_cpus=1, resources={"worker_node": 1})
-                production = Production(stack, s3, database, state_database, buckets, namespace)
+                production = Production(
+                    stack, s3, postgres, database, state_database, buckets, namespace
+                )
 
                 def both_alive() -> list[dict[str, Any]] | None:
                     alive = [n for n in production.state("nodes") if n["state"] == "ALIVE"]

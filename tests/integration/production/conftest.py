@@ -12,7 +12,7 @@ import pytest
 from rayline.stack.harness import LocalStack
 from rayline.training import result_event
 from tests.conftest import write_config
-from tests.integration.production.cluster import Production, production_cluster
+from tests.integration.production.cluster import Production, deploy, production_cluster
 
 
 @pytest.fixture(scope="package")
@@ -34,10 +34,7 @@ def iris_prod(production: Production) -> dict[str, Any]:
         ensemble={"enabled": False},
     )
     result = result_event(production.stack.train(path).stdout)
-    config = production.stack.serve_config(["iris_prod"])
-    (ingress,) = [d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress"]
-    ingress["max_replicas_per_node"] = 1  # the two replicas: one on each node
-    production.stack.deploy_config(config)
+    deploy(production, ["iris_prod"])
     return result
 
 

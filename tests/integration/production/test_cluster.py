@@ -51,6 +51,8 @@ def test_ingress_replicas_serve_from_both_nodes(
         assert status == 200 and body["predictions"] == [0], body
 
 
+# Last of all: Serve may still be replacing replicas after the GCS came back.
+@pytest.mark.disruptive(last=True)
 def test_serving_survives_a_gcs_restart(production: Production, iris_prod: dict[str, Any]) -> None:
     settings = production.stack.settings
     temp_dir = ray_temp_dir(settings)

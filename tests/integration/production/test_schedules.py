@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from rayline import stack as stack_module
 from tests.promtext import samples, value
 from tests.stack import BIN, Stack
-from tests.waiting import wait_until
+from tests.waiting import NotYet, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +49,15 @@ def runs(stack: Stack, schedule: str) -> list[dict[str, Any]]:
 def run_where(stack: Stack, schedule: str, **wanted: Any) -> list[dict[str, Any]]:
     found = [r for r in runs(stack, schedule) if all(r[k] == v for k, v in wanted.items())]
     return found
+
+
+def ended(stack: Stack, schedule: str, run_id: int) -> dict[str, Any]:
+    """The run once it has ended; until then NotYet with the run as it stands (its status,
+    error and job), so that a timeout says where it stopped."""
+    [run] = run_where(stack, schedule, id=run_id)
+    if run["status"] in ("pending", "running"):
+        raise NotYet(run)
+    return run
 
 
 @contextlib.contextmanager
@@ -92,12 +101,8 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
             90,
             "Serve to restart the Scheduler",
         )
-        done = wait_until(
-            lambda: run_where(cluster, name, id=first["id"], status="succeeded"),
-            180,
-            "the first run to finish",
-        )[0]
-        assert done["outcome"] == "promoted", done
+        done = wait_until(lambda: ended(cluster, name, first["id"]), 180, "the first run to end")
+        assert done["status"] == "succeeded" and done["outcome"] == "promoted", done
         assert done["model"] == "sched_iris" and done["version"] == "1"
         assert done["score"] is not None and done["metric"] == "accuracy"
         tags = MlflowClient(cluster.settings.tracking_uri).get_run(done["mlflow_run_id"]).data.tags
@@ -120,12 +125,12 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
         status, listed, _ = cluster.http("GET", "/v1/schedules", key="predict")
         assert status == 200 and name in [s["name"] for s in listed["schedules"]]
         repeat = wait_until(
-            lambda: run_where(cluster, name, id=second["id"], status="succeeded"),
-            180,
-            "the second run to finish",
-        )[0]
+            lambda: ended(cluster, name, second["id"]),
+            300,  # a training job on a busy two-node cluster, after a redeploy
+            "the second run to end",
+        )
         # Same config, same data: nothing new to learn.
-        assert repeat["outcome"] == "skipped", repeat
+        assert repeat["status"] == "succeeded" and repeat["outcome"] == "skipped", repeat
         status, _, _ = cluster.http("POST", f"/v1/schedules/{name}/pause")
         assert status == 200
 

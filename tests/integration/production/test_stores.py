@@ -17,7 +17,6 @@ from rayline.stack.harness import BIN
 from rayline.training import result_event
 from tests.conftest import write_config
 from tests.integration.production.cluster import BUCKET, SETOSA, VIRGINICA, Production
-from tests.integration.stores import pg_query
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -29,8 +28,12 @@ def test_up_creates_the_bucket_and_keeps_nothing_local(production: Production) -
     home = production.stack.settings.home
     assert not (home / "mlflow.db").exists() and not (home / "artifacts").exists()
     # MLflow created its schema in the PostgreSQL database it was pointed at.
-    assert ("Default",) in pg_query(production.database, "SELECT name FROM experiments")
-    assert pg_query(production.database, "SELECT count(*) FROM alembic_version") == [(1,)]
+    assert ("Default",) in production.postgres.query(
+        production.database, "SELECT name FROM experiments"
+    )
+    assert production.postgres.query(
+        production.database, "SELECT count(*) FROM alembic_version"
+    ) == [(1,)]
 
 
 def test_train_register_serve_with_postgres_and_s3(
@@ -47,16 +50,16 @@ def test_train_register_serve_with_postgres_and_s3(
 
     # The runs are rows in PostgreSQL: the sweep's parent run and one nested run per trial.
     run_id = iris_prod["run_id"]
-    assert pg_query(production.database, "SELECT status FROM runs WHERE run_uuid = %s", run_id) == [
-        ("FINISHED",)
-    ]
-    nested = pg_query(
+    assert production.postgres.query(
+        production.database, "SELECT status FROM runs WHERE run_uuid = %s", run_id
+    ) == [("FINISHED",)]
+    nested = production.postgres.query(
         production.database,
         "SELECT count(*) FROM tags WHERE key = 'mlflow.parentRunId' AND value = %s",
         run_id,
     )
     assert nested == [(4,)]
-    versions = pg_query(
+    versions = production.postgres.query(
         production.database,
         "SELECT version, storage_location FROM model_versions WHERE name = 'iris_prod'",
     )
@@ -139,7 +142,17 @@ def test_no_credential_in_mlflow_params_tags_or_logs(
 
     # Nowhere in the whole MLflow database either (registry, inputs, traces, ...).
     dump = subprocess.run(
-        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", production.database],
+        [
+            "pg_dump",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(production.postgres.port),
+            "-U",
+            "postgres",
+            "--data-only",
+            production.database,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -190,7 +203,7 @@ def test_new_data_on_s3_fires_one_run_and_the_state_lives_in_postgres(
 
     def baseline() -> list[tuple[Any, ...]]:
         sql = "SELECT fingerprint FROM schedules WHERE name = %s AND fingerprint IS NOT NULL"
-        return pg_query(production.state_database, sql, name)
+        return production.postgres.query(production.state_database, sql, name)
 
     wait_until(baseline, 60, "the scheduler to record the object's fingerprint")
     assert stack.http("GET", f"/v1/schedules/{name}/runs")[1]["runs"] == []
@@ -204,7 +217,7 @@ def test_new_data_on_s3_fires_one_run_and_the_state_lives_in_postgres(
     assert run["trigger"] == "new_data" and run["outcome"] == "promoted", run
     # The scheduler looked at the unchanged object every second while the job ran: no new run.
     assert len(stack.http("GET", f"/v1/schedules/{name}/runs")[1]["runs"]) == 1
-    rows = pg_query(
+    rows = production.postgres.query(
         production.state_database,
         "SELECT outcome, model FROM schedule_runs WHERE schedule = %s",
         name,
@@ -218,7 +231,7 @@ def test_a_serving_benchmark_calls_the_ingress_with_the_keys_of_the_environment(
 ) -> None:
     """`POST /v1/benchmarks` starts a Ray Job that load-tests the ingress as admin: in production
     mode its key comes from RAYLINE_API_KEYS, there is no keys file."""
-    assert not production.stack.settings.keys_file.exists()
+    assert not production.stack.settings.credentials_file.exists()
     body = {"kind": "serving", "model": "iris_prod", "duration_s": 2, "concurrency": 2}
     status, submitted = production.stack.api("POST", "/v1/benchmarks", body)
     assert status == 202, submitted

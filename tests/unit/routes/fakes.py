@@ -25,6 +25,7 @@ from starlette.routing import compile_path
 from rayline.errors import ModelNotFound, RaylineError
 from rayline.exposition import exposition, monitoring_families
 from rayline.inference import run_model, to_frame
+from rayline.keys import KeyRing
 from rayline.monitoring.live import Tap
 from rayline.monitoring.monitor import FeedbackItem, Monitor
 from rayline.monitoring.profile import Profile, reference_profile
@@ -32,10 +33,10 @@ from rayline.registry import ColumnSpec, LoadedModel, RegistryError
 from rayline.request_metrics import Delta
 from rayline.rows import Rows
 from rayline.settings import Settings
-from rayline.state import StateStore
+from rayline.state import StateStore, open_store
+from rayline.state.access import AuditLog
 from rayline.state.predictions import PredictionLog
 from serve_app.http.app import Context
-from serve_app.http.auth import load_keys
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.predictor import Slot, failure_info
@@ -367,7 +368,8 @@ def make_context(home: Path, **args: Any) -> Context:
     return Context(
         args=AppArgs.model_validate(app_args),
         settings=settings,
-        keys=load_keys(settings),
+        keys=KeyRing.from_env(settings),
+        audit=AuditLog(open_store(settings).engine),
         registry=FakeRegistry(),  # type: ignore[arg-type]
         jobs=FakeJobs(),  # type: ignore[arg-type]
         predictor=FakePredictor(),

@@ -4,6 +4,7 @@ limit, the error mapping and the request counters, over fake handles."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from rayline import keys
 from rayline.registry import RegistryError
 from serve_app.http.app import Context, create_app
 from serve_app.http.endpoint import Endpoint
@@ -54,7 +56,7 @@ def test_protected_routes_refuse_missing_and_unknown_keys(
     assert missing.json() == {key: "missing API key: send 'Authorization: Bearer <key>'"}
     unknown = client.request(method, path, headers={"Authorization": "Bearer not-a-key"})
     assert unknown.status_code == 401
-    assert unknown.json() == {key: "unknown API key"}
+    assert unknown.json() == {key: "unknown or revoked API key"}
     assert unknown.headers["WWW-Authenticate"] == "Bearer"
 
 
@@ -79,7 +81,7 @@ def test_basic_auth_takes_the_key_as_password(client: TestClient) -> None:
     assert client.get("/v1/whoami", headers=_basic(ADMIN_KEY, user="")).json() == {"role": "admin"}
     assert client.get("/v1/whoami", headers=_basic("wrong")).status_code == 401
     garbled = client.get("/v1/whoami", headers={"Authorization": "Basic ***"})
-    assert garbled.status_code == 401 and garbled.json()["detail"] == "unknown API key"
+    assert garbled.status_code == 401 and garbled.json()["detail"] == "unknown or revoked API key"
 
 
 def test_other_schemes_and_empty_keys_are_unknown(client: TestClient) -> None:
@@ -230,3 +232,46 @@ def test_requests_are_counted_per_route_model_and_version(ctx: Context, client: 
 def test_the_batch_size_is_not_part_of_the_answer(client: TestClient) -> None:
     body = client.post("/predict", json={"instances": [SETOSA]}, headers=PREDICT).json()
     assert set(body) == {"model", "alias", "version", "predictions", "probabilities", "classes"}
+
+
+# --- keys that change and keys with a rate limit ---------------------------------------------
+def test_a_key_added_to_the_ring_works_and_a_revoked_one_is_refused_at_once(
+    ctx: Context, client: TestClient
+) -> None:
+    new = keys.new_key()
+    headers = {"Authorization": f"Bearer {new}"}
+    assert client.get("/v1/whoami", headers=headers).status_code == 401
+    record = keys.key_record("predict", "ci", new)
+    ctx.keys = keys.KeyRing.from_env(ctx.settings, [record])  # what the Ingress's refresh does
+    assert client.get("/v1/whoami", headers=headers).json() == {"role": "predict"}
+    revoked = dataclasses.replace(record, revoked_at=1.0)
+    ctx.keys = keys.KeyRing.from_env(ctx.settings, [revoked])
+    refused = client.get("/v1/whoami", headers=headers)
+    assert (refused.status_code, refused.json()) == (401, {"detail": "unknown or revoked API key"})
+    assert client.get("/v1/whoami", headers=ADMIN).status_code == 200  # the environment's stay
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(
+    ctx: Context, client: TestClient
+) -> None:
+    limited = keys.new_key()
+    record = keys.key_record("predict", "slow", limited, rate=0.01, burst=2)
+    ctx.keys = keys.KeyRing.from_env(ctx.settings, [record])
+    headers = {"Authorization": f"Bearer {limited}"}
+    assert [client.get("/v1/whoami", headers=headers).status_code for _ in range(2)] == [200, 200]
+    over = client.get("/v1/whoami", headers=headers)
+    assert over.status_code == 429
+    assert over.json() == {"detail": "this key's rate limit is 0.01 requests/s"}
+    assert 90 <= int(over.headers["Retry-After"]) <= 100  # one token at 0.01/s
+    assert client.get("/v1/whoami", headers=PREDICT).status_code == 200  # other keys: no limit
+
+
+def test_a_salted_hash_proves_the_key_and_the_id_alone_does_not() -> None:
+    key = keys.new_key()
+    record = keys.key_record("admin", "x", key)
+    assert key not in repr(record) and record.hash != keys.key_record("admin", "x", key).hash
+    forged = dataclasses.replace(record, hash=keys.salted_hash(record.salt, "other"))
+    assert keys.KeyRing([], [forged]).identify(key) is None
+    assert keys.KeyRing([], [record]).identify(key) == keys.Identity(record.id, "admin")
+    with pytest.raises(ValueError, match="rate must be"):
+        keys.key_record("predict", "x", key, rate=0)

@@ -5,15 +5,21 @@ Each test is marked with the routes it covers; see test_predict.py."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
+from rayline.keys import key_id
+from rayline.state.access import AuditLog
 from serve_app.http.app import Context
 from serve_app.schemas import BenchmarkRequest, JobRequest
 from tests.unit.routes.fakes import (
     ADMIN,
+    ADMIN_KEY,
     COLUMNS,
     PREDICT,
+    PREDICT_KEY,
     SETOSA,
     covers,
 )
@@ -251,3 +257,58 @@ def test_benchmarks_submit_and_list(ctx: Context, client: TestClient) -> None:
     (folder / "2026-01-03.json").write_text("{half a file")
     results = client.get("/v1/benchmarks", headers=PREDICT).json()["results"]
     assert [r["kind"] for r in results] == ["training", "serving"]  # newest first, bad skipped
+
+
+# --- audit ----------------------------------------------------------------------------------
+@covers("POST /v1/models/{name}/aliases/{alias}", "POST /v1/jobs/{job_id}/stop", "GET /v1/audit")
+def test_admin_actions_are_audited_with_the_key_id_never_the_key(client: TestClient) -> None:
+    promoted = client.post("/v1/models/iris/aliases/champion", json={"version": "2"}, headers=ADMIN)
+    assert promoted.status_code == 200
+    denied = client.post("/v1/models/iris/aliases/champion", json={"version": "1"}, headers=PREDICT)
+    assert denied.status_code == 403
+    nobody = {"Authorization": "Bearer not-a-key"}
+    assert client.post("/v1/jobs/x/stop", headers=nobody).status_code == 401  # names nobody
+    assert client.post("/v1/jobs/nope/stop", headers=ADMIN).status_code == 404
+    assert client.get("/v1/models", headers=ADMIN).status_code == 200  # a read: not an action
+
+    page = client.get("/v1/audit", headers=ADMIN)
+    assert page.status_code == 200 and page.json()["next_before"] is None
+    entries = page.json()["entries"]
+    assert [
+        (e["action"], e["target"], e["outcome"], e["status"], e["key_id"]) for e in entries
+    ] == [
+        ("stop_job", "/v1/jobs/nope/stop", "failed", 404, key_id(ADMIN_KEY)),
+        ("set_alias", "/v1/models/iris/aliases/champion", "denied", 403, key_id(PREDICT_KEY)),
+        ("set_alias", "/v1/models/iris/aliases/champion", "ok", 200, key_id(ADMIN_KEY)),
+    ]
+    assert entries[-1]["detail"] == "version 2, was 1"
+    assert ADMIN_KEY not in page.text and PREDICT_KEY not in page.text
+    assert entries[0]["id"] > entries[1]["id"] > entries[2]["id"] and entries[0]["time"] > 0
+
+    first = client.get("/v1/audit?limit=1", headers=ADMIN).json()
+    assert [e["action"] for e in first["entries"]] == ["stop_job"]
+    rest = client.get(f"/v1/audit?before={first['next_before']}", headers=ADMIN).json()
+    assert [e["id"] for e in rest["entries"]] == [e["id"] for e in entries[1:]]
+    for query, expected in (
+        ("action=set_alias", 2),
+        (f"key_id={key_id(PREDICT_KEY)}", 1),
+        ("outcome=ok", 1),
+        ("outcome=failed&action=stop_job", 1),
+        (f"since={entries[0]['time'] + 1}", 0),
+    ):
+        got = client.get(f"/v1/audit?{query}", headers=ADMIN).json()["entries"]
+        assert len(got) == expected, query
+    assert client.get("/v1/audit?outcome=maybe", headers=ADMIN).status_code == 422
+    assert client.get("/v1/audit", headers=PREDICT).status_code == 403
+
+
+@covers("POST /v1/jobs")
+def test_a_submit_is_audited_and_an_audit_write_that_fails_does_not_fail_it(
+    ctx: Context, client: TestClient, tmp_path: Path
+) -> None:
+    submitted = client.post("/v1/jobs", json={"config": "iris"}, headers=ADMIN)
+    assert submitted.status_code == 201
+    [entry] = ctx.audit.read()  # type: ignore[union-attr]
+    assert (entry.action, entry.detail) == ("submit_job", f"job {submitted.json()['job_id']}")
+    ctx.audit = AuditLog(create_engine(f"sqlite:///{tmp_path}/no/such/folder/state.db"))
+    assert client.post("/v1/jobs", json={"config": "iris"}, headers=ADMIN).status_code == 201

@@ -14,7 +14,7 @@ from rayline.scheduling.engine import Engine
 from rayline.settings import Settings
 from rayline.state import StateStore
 from serve_app.http.app import Context
-from serve_app.scheduler import SchedulesApi, prometheus_text
+from serve_app.scheduler import RayJobRunner, SchedulesApi, prometheus_text
 from tests.promtext import samples, types, value
 from tests.unit.routes.fakes import (
     ADMIN,
@@ -149,3 +149,26 @@ def test_prometheus_carries_the_schedule_metrics(
         value(found, "rayline_schedule_next_fire_timestamp_seconds", schedule="nightly")
         == next_fire
     )
+
+
+class _Client:
+    """A JobSubmissionClient that answers get_job_info with one HTTP status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def get_job_info(self, submission_id: str) -> Any:
+        raise RuntimeError(f"Request failed with status code {self.status}: busy.")
+
+
+class _Jobs:
+    def __init__(self, status: int) -> None:
+        self.client = _Client(status)
+
+
+def test_only_a_404_means_ray_does_not_know_the_job() -> None:
+    """A dashboard that answers 503 (busy, restarting) must not fail a running run as unknown:
+    the error goes up, and the engine asks again next tick."""
+    assert RayJobRunner(_Jobs(404)).state("rayline-x") is None  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="503"):
+        RayJobRunner(_Jobs(503)).state("rayline-x")  # type: ignore[arg-type]

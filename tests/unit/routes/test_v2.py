@@ -180,7 +180,7 @@ def test_requested_outputs_and_checked_datatypes(client: TestClient) -> None:
         ("UINT8", [300], 422, "input sepal_length_cm: datatype UINT8 expects integers"),
         ("BYTES", [5.1], 422, "input sepal_length_cm: datatype BYTES expects strings"),
         ("FP64", ["5.1"], 422, "input sepal_length_cm: datatype FP64 expects numbers"),
-        ("DOUBLE", [5.1], 400, "input sepal_length_cm: datatype 'DOUBLE' is not one of BOOL"),
+        ("DOUBLE", [5.1], 400, "input sepal_length_cm: datatype must be one of BOOL"),
     ]
     for datatype, data, status, message in cases:
         body = _columns(SETOSA)

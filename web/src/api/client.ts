@@ -8,6 +8,8 @@
  */
 import type {
   AliasChange,
+  AuditPage,
+  AuditQuery,
   BenchmarkBody,
   BenchmarkResult,
   Catalog,
@@ -365,6 +367,13 @@ export class ApiClient {
   async benchmarks(signal?: AbortSignal): Promise<BenchmarkResult[]> {
     const body = await this.request<{ results: BenchmarkResult[] }>('/v1/benchmarks', { signal });
     return body.results;
+  }
+
+  // --- audit log ------------------------------------------------------------------------
+
+  /** One page of the audit log (admin keys only), newest first; `before` pages to older entries. */
+  audit(query: AuditQuery, signal?: AbortSignal): Promise<AuditPage> {
+    return this.request('/v1/audit', { query, signal });
   }
 }
 

@@ -31,6 +31,7 @@ const CALLS: Record<string, (api: ApiClient) => Promise<unknown>> = {
   cluster: (api) => api.cluster(),
   timeseries: (api) => api.timeseries(15),
   ready: (api) => api.ready(),
+  audit: (api) => api.audit({ limit: 50, before: 120, action: 'set_alias', key_id: '3f9a1c0b2d4e', outcome: 'denied', since: 1_700_000_000 }),
   catalog: (api) => api.catalog(),
   configs: (api) => api.configs(),
   submitJob: (api) => api.submitJob({ config: 'iris' }),

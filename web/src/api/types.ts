@@ -9,7 +9,7 @@
  * leaves open is written by hand: the inline training spec the Training page builds
  * (`TrainSpec`; the API takes any spec and validates it).
  */
-import type { components } from './schema';
+import type { components, operations } from './schema';
 
 type Schemas = components['schemas'];
 
@@ -163,3 +163,17 @@ export type VersionMonitoring = Schemas['VersionMonitoring'];
 export type FeedbackCounts = Schemas['FeedbackCounts'];
 /** The page never reads the monitoring settings (`config`): the window carries what it shows. */
 export type Monitoring = Omit<Schemas['Monitoring'], 'config'>;
+
+// --- audit log: what admin keys and the stack CLI changed -------------------------------
+
+export type AuditEntry = Schemas['AuditEntry'];
+export type AuditOutcome = AuditEntry['outcome'];
+export type AuditPage = Schemas['AuditPage'];
+/** GET /v1/audit's query: filters, page size and the `before` cursor. */
+export type AuditQuery = NonNullable<operations['audit_log']['parameters']['query']>;
+/**
+ * An action the log records: the operationId of an audited route (a non-GET admin route), or a
+ * key change of the stack CLI, which is no route. Any name of the contract type-checks; the
+ * list of the audited ones is the Audit page's.
+ */
+export type AuditAction = keyof operations | 'keys_add' | 'keys_revoke';

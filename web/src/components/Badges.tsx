@@ -1,6 +1,6 @@
 /**
- * Coloured status pills for jobs, Serve objects, nodes, schedule runs, registry aliases and
- * monitoring verdicts.
+ * Coloured status pills for jobs, Serve objects, nodes, schedule runs, registry aliases,
+ * monitoring verdicts and audit log outcomes.
  */
 import type { ScheduleRun } from '../api/types';
 
@@ -39,6 +39,9 @@ const STATUS_TONE: Record<string, string> = {
   QUALITY_OK: 'ok',
   AWAITING_LABELS: 'wait',
   NOT_COMPARED: 'muted',
+  // audit log outcomes (a failed action is FAILED above); denied = refused (403) or throttled (429)
+  OK: 'ok',
+  DENIED: 'wait',
 };
 
 export function StatusBadge({ status }: { status: string }) {

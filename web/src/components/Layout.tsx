@@ -4,14 +4,16 @@ import { NavLink, Outlet } from 'react-router-dom';
 import { useAuth } from '../auth/context';
 import { Loading } from './Feedback';
 
+/** `admin`: only admin keys see the entry (the page itself tells a predict key why it is empty). */
 const NAV = [
-  { to: '/', label: 'Dashboard', end: true },
-  { to: '/training', label: 'Training', end: false },
-  { to: '/schedules', label: 'Schedules', end: false },
-  { to: '/models', label: 'Models', end: false },
-  { to: '/predictions', label: 'Predictions', end: false },
-  { to: '/monitoring', label: 'Monitoring', end: false },
-  { to: '/benchmark', label: 'Benchmark', end: false },
+  { to: '/', label: 'Dashboard', end: true, admin: false },
+  { to: '/training', label: 'Training', end: false, admin: false },
+  { to: '/schedules', label: 'Schedules', end: false, admin: false },
+  { to: '/models', label: 'Models', end: false, admin: false },
+  { to: '/predictions', label: 'Predictions', end: false, admin: false },
+  { to: '/monitoring', label: 'Monitoring', end: false, admin: false },
+  { to: '/benchmark', label: 'Benchmark', end: false, admin: false },
+  { to: '/audit', label: 'Audit', end: false, admin: true },
 ];
 
 export function Logo() {
@@ -39,7 +41,7 @@ export function Layout() {
           </div>
           <nav className="mainnav" aria-label="Main">
             <ul>
-              {NAV.map((item) => (
+              {NAV.filter((item) => !item.admin || role === 'admin').map((item) => (
                 <li key={item.to}>
                   <NavLink to={item.to} end={item.end} className={({ isActive }) => (isActive ? 'active' : undefined)}>
                     {item.label}

@@ -1,5 +1,6 @@
 /** Realistic API answers, shaped exactly like the contract, for the component tests. */
 import type {
+  AuditEntry,
   BenchmarkResult,
   Catalog,
   ColumnDrift,
@@ -377,3 +378,19 @@ export const driftedIris: Monitoring = {
   feedback: { joined: 80, unknown: 3, expired: 1 },
   dropped_rows: 0,
 };
+
+// --- audit log ----------------------------------------------------------------------------
+
+export function auditEntry(overrides: Partial<AuditEntry> = {}): AuditEntry {
+  return {
+    id: 42,
+    time: NOW - 600,
+    key_id: '3f9a1c0b2d4e',
+    action: 'set_alias',
+    target: '/v1/models/iris/aliases/champion',
+    outcome: 'ok',
+    status: 200,
+    detail: 'version 4, was 3',
+    ...overrides,
+  };
+}
