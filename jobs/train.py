@@ -39,6 +39,7 @@ from rayline.training import (
     TrialResult,
     choose_final,
     emit,
+    full_store_error,
     local_artifact_store,
     log_and_register,
     log_plots,
@@ -332,10 +333,16 @@ def run(config: TrainConfig, source_text: str | None, settings: Settings, force:
         mlflow.set_tag("rayline.family", final.family)
         log_plots(final.estimator, split, config.task, run_id)
         emit("step", name="register")
-        registration = log_and_register(
-            config, split, final, registry, run_id, sweep_key, force,
-            artifact_store=local_artifact_store(settings.artifacts_destination),
-        )  # fmt: skip
+        try:
+            registration = log_and_register(
+                config, split, final, registry, run_id, sweep_key, force
+            )
+        except Exception as exc:
+            # The MLflow server that hit a full disk only answers 500 or drops the connection.
+            store = local_artifact_store(settings.artifacts_destination)
+            if (full := full_store_error(store, exc)) is not None:
+                raise full from exc
+            raise
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in final.test_metrics.items())
     print(
         f"[rayline] registered {registration.name} version {registration.version} "

@@ -299,30 +299,10 @@ def log_and_register(
     run_id: str,
     sweep_key: str,
     force: bool = False,
-    artifact_store: Path | None = None,
 ) -> Registration:
     """Log the model with signature and example, register a version, apply the alias policy.
     Without `force`, a version already registered from the same config and data is reused.
-    A failure with `artifact_store` (the MLflow server's local folder) full raises
-    `ArtifactStoreFull`; no version is left behind either way."""
-    try:
-        return _log_and_register(config, split, final, registry, run_id, sweep_key, force)
-    except Exception as exc:
-        full = full_store_error(artifact_store, exc)
-        if full is not None:
-            raise full from exc
-        raise
-
-
-def _log_and_register(
-    config: TrainConfig,
-    split: Split,
-    final: FinalModel,
-    registry: Registry,
-    run_id: str,
-    sweep_key: str,
-    force: bool,
-) -> Registration:
+    A failure leaves no version behind (`Registry.withdrawn_on_failure`)."""
     existing = None if force else registry.find_sweep_version(config.name, sweep_key)
     if existing is not None:
         return Registration(config.name, str(existing.version), list(existing.aliases), True)

@@ -9,6 +9,7 @@ worker, each in a row; the unit tests, a module at a time, fill in wherever a wo
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -89,3 +90,37 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     config.option.loadscopereorder = False
     return StackGroups(config, log)
+
+
+_REPORTS: list[pytest.TestReport] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Every test's call phase, with its worker and wall-clock span (for the failure timeline)."""
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        _REPORTS.append(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """For each failed test: when it ran, on which worker, and every test whose span overlapped
+    it on either worker, so that a failure caused by another test's fault (a stopped server,
+    a killed replica) names that test."""
+    failed = [r for r in _REPORTS if r.failed]
+    if not failed:
+        return
+    terminalreporter.section("failure timeline (UTC; overlapping tests on any worker)")
+    for report in failed:
+        terminalreporter.line(f"FAILED {_span(report)}")
+        for other in _REPORTS:
+            if other is not report and other.start < report.stop and report.start < other.stop:
+                terminalreporter.line(f"  overlapped {_span(other)}")
+
+
+def _span(report: pytest.TestReport) -> str:
+    def clock(t: float) -> str:
+        return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%H:%M:%S")
+
+    worker = getattr(getattr(report, "node", None), "gateway", None)
+    where = getattr(worker, "id", "main")
+    span = f"{clock(report.start)}-{clock(report.stop)}"
+    return f"{span} [{where}] {report.nodeid} ({report.outcome})"

@@ -32,7 +32,7 @@ from typing import Any, Self
 import yaml
 
 from rayline.keys import read_keys
-from rayline.ray_api import dashboard_get
+from rayline.ray_api import dashboard_get, ray_token
 from rayline.settings import GRPC_PORT_OFFSET, PROJECT_ROOT, Settings
 from rayline.stack.profiles import PortProfile, PortsInUse
 from rayline.stack.ray_env import ray_env, ray_temp_dir
@@ -376,6 +376,14 @@ class LocalStack:
         self.wait_deployed(since, seconds)
         self.wait_ready(seconds, models)
         return path
+
+    def jobs(self) -> Any:
+        """A Ray `JobSubmissionClient` for this stack, with the cluster's token."""
+        from ray.job_submission import JobSubmissionClient
+
+        token = ray_token()
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return JobSubmissionClient(self.settings.ray_dashboard_url, headers=headers)
 
     def serve_app(self) -> dict[str, Any]:
         """The `rayline` Serve app as `serve status` describes it (status, last deploy time,

@@ -37,13 +37,10 @@ def mlflow_home(tmp_path: Path) -> Iterator[LocalStack]:
         running.down()
 
 
-def train_and_register(
-    settings: Settings, name: str, source: str, family: str, artifact_store: Path | None = None
-) -> str:
+def train_and_register(settings: Settings, name: str, source: str, family: str) -> str:
     """Fit one small pipeline and log, register and alias it as a training job does (the
     sweep aside): a parent run with params and metrics, one nested trial run, the model
-    version with its integrity manifest. Returns the version. `artifact_store`: MLflow's local
-    artifact folder, as a job passes it (a failure with it full says so)."""
+    version with its integrity manifest. Returns the version."""
     config = parse_config(
         {
             "name": name,
@@ -70,7 +67,5 @@ def train_and_register(
         log_trial(registry.client, experiment.experiment_id, run.info.run_id, trial, config.metric)
         sweep_key = f"{name}-{family}"
         run_id = run.info.run_id
-        registration = log_and_register(
-            config, split, final, registry, run_id, sweep_key, artifact_store=artifact_store
-        )
+        registration = log_and_register(config, split, final, registry, run_id, sweep_key)
     return registration.version

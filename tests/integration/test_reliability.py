@@ -199,8 +199,6 @@ def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving:
 
 
 def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:
-    from ray.job_submission import JobSubmissionClient
-
     path = write_config(
         serving.configs,
         "killed_it",
@@ -209,11 +207,7 @@ def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:
         search={"algorithm": "grid"},
         split={"cv_folds": 5},
     )
-    from rayline.ray_api import ray_token
-
-    jobs = JobSubmissionClient(
-        serving.settings.ray_dashboard_url, headers={"Authorization": f"Bearer {ray_token()}"}
-    )
+    jobs = serving.jobs()
     job_id = jobs.submit_job(entrypoint=f"python -m jobs.train {path}")
 
     def started_run() -> str | None:

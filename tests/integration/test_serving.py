@@ -255,7 +255,8 @@ def test_promotion_under_load_switches_version_without_failed_requests(
         status, body, _ = serving.http(
             "POST", f"/v1/models/{name}/aliases/champion", {"version": "2"}
         )
-        assert (status, body["previous_version"]) == (200, "1")
+        assert status == 200, body
+        assert body["previous_version"] == "1", body
         wait_until(lambda: outcomes[(200, "2")] >= 20, 60, "predictions from v2 under load")
     finally:
         stop.set()

@@ -72,14 +72,8 @@ def schedule(stack: Stack, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _jobs_of(stack: Stack, name: str) -> list[Any]:
-    from ray.job_submission import JobSubmissionClient
-
-    from rayline.ray_api import ray_token
-
-    client = JobSubmissionClient(
-        stack.settings.ray_dashboard_url, headers={"Authorization": f"Bearer {ray_token()}"}
-    )
-    return [j for j in client.list_jobs() if (j.metadata or {}).get("rayline_schedule") == name]
+    jobs = stack.jobs().list_jobs()
+    return [j for j in jobs if (j.metadata or {}).get("rayline_schedule") == name]
 
 
 def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(

@@ -28,17 +28,6 @@ OUTAGE_WINDOW_S = 10 * PREDICTOR_CONFIG["poll_interval_s"]
 """How long predictions are watched while S3 is down: ten of the replicas' alias checks."""
 
 
-def job_client(production: Production) -> Any:
-    from ray.job_submission import JobSubmissionClient
-
-    from rayline.ray_api import ray_token
-
-    return JobSubmissionClient(
-        production.stack.settings.ray_dashboard_url,
-        headers={"Authorization": f"Bearer {ray_token()}"},
-    )
-
-
 def versions(production: Production, name: str) -> list[ModelVersion]:
     """Every version of `name`, each read whole (a search leaves out the aliases)."""
     client = production.client()
@@ -75,7 +64,7 @@ def test_a_postgresql_restart_while_a_job_registers_leaves_no_half_registered_ve
         "--address", production.stack.settings.ray_dashboard_url,
         "--", "python", "-m", "jobs.train", str(path),
     )  # fmt: skip
-    jobs = job_client(production)
+    jobs = production.stack.jobs()
 
     def registering() -> bool:
         info = jobs.get_job_info(submission)
