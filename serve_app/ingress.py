@@ -32,9 +32,10 @@ from serve_app.schemas import AppArgs, IngressConfig
 log = logging.getLogger("ray.serve")
 
 
-# Beyond max_ongoing_requests requests queue for the ingress replica; without a bound that
-# queue grows until requests time out (408) under overload. Bounded, the replica answers 503
-# with Retry-After at once. serve_config.yaml may override both.
+# HAProxy opens at most `rayline.haproxy.SERVER_MAXCONN` connections to a replica and queues
+# the rest itself (503 with Retry-After after a while). What still reaches a replica beyond
+# max_ongoing_requests (a larger limit, or through Serve's fallback proxy) queues here, bounded:
+# past it the replica answers 503 with Retry-After at once. serve_config.yaml may override both.
 @serve.deployment(
     name="Ingress",
     max_queued_requests=128,

@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from mlflow import MlflowClient
 
 from bench.chaos.load import Retry, open_loop
 from rayline import stack as stack_module
+from rayline.haproxy import SERVER_MAXCONN
 from rayline.stack.harness import replica_states
 from tests.conformance import check_all, config
 from tests.conftest import write_config
@@ -61,11 +65,48 @@ def _predict_load(serving: Stack, phases: list[tuple[float, float]], retry: Retr
     return asyncio.run(open_loop(url, body, headers, phases, retry, timeout_s=60, drain_s=90))
 
 
+def _haproxy_server_limits(serving: Stack) -> dict[str, str]:
+    """Backend/server → connection limit (`slim`) of every replica server, as the stack's
+    running HAProxy reports them on its admin socket (`show stat`)."""
+    for pid in serving.pids():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if Path(argv[0]).name == "haproxy" and "-f" in argv:
+            config = Path(argv[argv.index("-f") + 1]).read_text()
+            break
+    else:
+        raise AssertionError("no HAProxy process in the stack")
+    found = re.search(r"^\s*stats socket (\S+)", config, re.MULTILINE)
+    assert found, config
+    with socket.socket(socket.AF_UNIX) as admin:
+        admin.settimeout(10)
+        admin.connect(found.group(1))
+        admin.sendall(b"show stat\n")
+        answer = b""
+        while chunk := admin.recv(65536):
+            answer += chunk
+    header, *rows = answer.decode().strip().splitlines()
+    fields = header.lstrip("# ").split(",")
+    stats = [dict(zip(fields, row.split(","), strict=False)) for row in rows]
+    return {
+        f"{row['pxname']}/{row['svname']}": row["slim"]
+        for row in stats
+        if row["svname"].startswith("SERVE_REPLICA")
+    }
+
+
 def test_a_burst_beyond_capacity_gets_no_error_but_refusals_and_recovers(serving: Stack) -> None:
     """250 req/s for 4 s, ~2.5x what this machine serves: every request gets a 200 or a
     429/503 with Retry-After, never another error or a hang; right after, predictions succeed.
-    (Whether refusals happen depends on how much the ingress queues meanwhile; `make chaos`
+    (Whether refusals happen depends on how much HAProxy queues meanwhile; `make chaos`
     holds 2x capacity for a minute, where they must.)"""
+    # HAProxy holds what the replicas cannot take yet (rayline.haproxy): without the limit,
+    # overload queues in the replicas' event loops, health checks time out, replicas go DOWN
+    # and every request gets a 500.
+    limits = _haproxy_server_limits(serving)
+    assert limits and set(limits.values()) == {str(SERVER_MAXCONN)}, limits
     run = _predict_load(serving, [(250.0, 4.0)], retry=None)
     finals = run.status_counts()
     assert len(run.requests) == 1000

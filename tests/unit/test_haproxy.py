@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -40,6 +41,52 @@ def test_every_hostless_bind_in_ray_serves_template_is_pinned() -> None:
     assert pinned.count("bind 127.0.0.1:1234") == 2
 
 
+BACKEND = """defaults
+    mode http
+    timeout connect 5s
+    errorfile 502 /run/serve/500.http
+    errorfile 503 /run/serve/500.http
+backend http-rayline
+    server SERVE_REPLICA_rayline-Ingress-a 127.0.0.1:8101 check observe layer4 error-limit 3
+    server SERVE_REPLICA_rayline-Ingress-b 127.0.0.1:8102 check
+    server SERVE_PROXY_ACTOR-fallback-x 127.0.0.1:8117 check backup
+"""
+
+
+def test_replicas_get_a_connection_limit_a_queue_timeout_and_a_real_503() -> None:
+    limited = haproxy.limit_replicas(BACKEND, Path("/run/serve/503.http"))
+    servers = [line for line in limited.splitlines() if line.strip().startswith("server ")]
+    assert [line.endswith(f" maxconn {haproxy.SERVER_MAXCONN}") for line in servers] == [
+        True,
+        True,
+        False,  # the backup proxy is used only when no replica is up
+    ]
+    assert limited.count(f"timeout queue {haproxy.QUEUE_TIMEOUT_S}s") == 1
+    assert "errorfile 503 /run/serve/503.http" in limited
+    assert "errorfile 502 /run/serve/500.http" in limited  # a dead replica's 502 stays a 500
+    assert haproxy.limit_replicas(limited, Path("/run/serve/503.http")) == limited
+
+
+def test_haproxys_own_503_is_a_complete_response_with_retry_after() -> None:
+    head, _, body = haproxy.unavailable_response().partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 503 Service Unavailable"
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert headers["Retry-After"] == str(haproxy.RETRY_AFTER_S)
+    assert int(headers["Content-Length"]) == len(body)
+    assert "retry" in json.loads(body)["detail"]
+
+
+def test_ray_serves_template_still_has_what_limit_replicas_rewrites() -> None:
+    # A Ray upgrade that renames these lines would silently drop the limits: fail here instead
+    # (tests/integration/test_reliability.py checks the limits of a running stack's HAProxy).
+    assert "errorfile 503 {{ config.error_file_path }}" in HAPROXY_CONFIG_TEMPLATE
+    assert re.search(r"^\s*timeout connect ", HAPROXY_CONFIG_TEMPLATE, re.MULTILINE)
+    assert "server {{ server.name }} {{ server.host }}:{{ server.port }} check" in (
+        HAPROXY_CONFIG_TEMPLATE
+    )
+
+
 def test_main_rewrites_the_config_then_becomes_the_bundled_binary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,6 +97,7 @@ def test_main_rewrites_the_config_then_becomes_the_bundled_binary(
     haproxy.main(["-db", "-f", str(config), "-dR"])
     assert "bind :9101" not in config.read_text()
     assert "bind 127.0.0.1:9101" in config.read_text()
+    assert (tmp_path / "503.http").read_bytes() == haproxy.unavailable_response()
     ((path, argv),) = calls
     assert Path(path).name == "haproxy" and Path(path).is_file()
     assert argv == [path, "-db", "-f", str(config), "-dR"]
