@@ -6,14 +6,15 @@ It starts its own Ray head and MLflow server (`rayline.stack.harness`, its own R
 `chaos` profile's ports), trains a small model with `ray job submit`, deploys serve_config.yaml
 with `serve deploy`, then runs:
 
-1. load: a step load finds the capacity knee C; 0.7·C for 3 minutes, 2·C for 1 minute, then
-   the time until p99 is back within twice the steady p99;
+1. load: a step load finds the capacity knee C; the soak: 0.7·C for 10 minutes beside registry
+   reads, a promotion a minute and a training job that registers version 2 (bench/chaos/soak.py:
+   no 5xx, no replica restart, memory growth after the warm-up); then 2·C for 1 minute, then
+   the time until p99 is back within twice the soak's p99;
 2. ingress_kill: an Ingress replica (HTTP and models) SIGKILLed every 20 s under load at
    0.5·C from clients that do not retry: HAProxy replays what the dead replica dropped;
 3. fuzz: schemathesis cases for every operation in /openapi.json (no 5xx, no error body with a
    traceback or an echo of the request; the first 20 offending requests and answers are kept),
-   while second_version trains version 2 and killed_job SIGKILLs a training driver mid-sweep in
-   the background;
+   while killed_job SIGKILLs a training driver mid-sweep in the background;
 4. mlflow_outage: MLflow stopped for 30 s under retrying load at 0.5·C;
 5. promotions: 20 racing promotions of one alias;
 6. key_revocation: a predict key added with `python -m rayline.stack keys add`, then revoked:
@@ -70,10 +71,10 @@ from bench.chaos.phases import (
     RETRY,
     guard,
     ingress_kill_phase,
+    killed_job,
     load_phase,
     mlflow_outage_phase,
     ready,
-    second_version_then_killed_job,
     setup,
 )
 from bench.chaos.seeds import RANDOMISED, Seeds
@@ -108,17 +109,16 @@ def run_suite(
     half = round(0.5 * knee_rps, 2)
     phase("ingress_kill", lambda: asyncio.run(ingress_kill_phase(stack, half, plan)))
     phase("ready_after_kills", lambda: ready(stack))
-    background = threading.Thread(
-        target=second_version_then_killed_job, args=(stack, parts), daemon=True
-    )
+    background = threading.Thread(target=killed_job, args=(stack, parts), daemon=True)
     if not only or "killed_job" in only:
         background.start()
     phase("fuzz", lambda: fuzz.fuzz(stack, plan.fuzz_examples, seeds.of("fuzz")))
     if background.is_alive():
-        print("[chaos] waiting for version 2 and the killed-driver check …", flush=True)
+        print("[chaos] waiting for the killed-driver check …", flush=True)
         background.join(timeout=600)
-        for name in ("second_version", "killed_job"):
-            print(f"[chaos] {name}: {json.dumps(finite(parts.get(name)), default=str)[:600]}")
+        print(
+            f"[chaos] killed_job: {json.dumps(finite(parts.get('killed_job')), default=str)[:600]}"
+        )
     phase(
         "mlflow_outage",
         lambda: asyncio.run(mlflow_outage_phase(stack, half, plan, seeds.of("mlflow_outage"))),
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated parts to run (development; default: all): load, ingress_kill, "
-        "ready_after_kills, fuzz, killed_job (with second_version), mlflow_outage, promotions, "
+        "ready_after_kills, fuzz, killed_job, mlflow_outage, promotions, "
         "key_revocation, node_kill, gcs_kill",
     )
     parser.add_argument(

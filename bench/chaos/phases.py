@@ -1,6 +1,6 @@
 """The chaos suite's phases against the running chaos stack: setup, the load phase (knee,
-steady, overload, recovery), and the faults under retrying load (a killed replica, MLflow down,
-version 2 and a killed training driver in the background)."""
+soak, overload, recovery), and the faults under retrying load (a killed replica, MLflow down,
+a killed training driver in the background)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,16 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench.chaos import faults
+from bench.chaos import faults, soak
 from bench.chaos.env import ChaosStack
 from bench.chaos.figures import (
     Plan,
     attempt_figures,
-    final_counts,
     find_knee,
     overload_figures,
     recovery_time,
 )
 from bench.chaos.load import (
-    TRANSPORT_ERROR,
     Request,
     Retry,
     closed_loop,
@@ -77,48 +75,32 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
     steady_rate = round(0.7 * knee["throughput_rps"], 2)
     over_rate = round(2.0 * knee["throughput_rps"], 2)
     print(f"  knee C={knee['concurrency']} ({knee['throughput_rps']} rps); ", end="")
-    print(f"steady {steady_rate} rps, overload {over_rate} rps", flush=True)
-    before = await asyncio.to_thread(faults.replica_snapshot, stack)
-
-    async def snapshot_later() -> dict[str, Any]:
-        await asyncio.sleep(plan.steady_s - 1)
-        return await asyncio.to_thread(faults.replica_snapshot, stack)
-
-    snapshot = asyncio.create_task(snapshot_later())
+    print(f"soak {steady_rate} rps for {plan.soak_s:.0f} s, overload {over_rate} rps", flush=True)
+    side = asyncio.create_task(soak.side_traffic(stack, plan, MODEL))
     run = await open_loop(
         url,
         body,
         headers,
-        [(steady_rate, plan.steady_s), (over_rate, plan.overload_s), (steady_rate, plan.after_s)],
+        [(steady_rate, plan.soak_s), (over_rate, plan.overload_s), (steady_rate, plan.after_s)],
         max_outstanding=8000,
         connections=6000,
         timeout_s=90,
         drain_s=100,
     )
-    after = await snapshot
-    steady = _between(run.requests, 0, plan.steady_s)
+    steady = _between(run.requests, 0, plan.soak_s)
     steady_ok = [r.latency_s * 1000 for r in steady if r.ok]
-    over_end = plan.steady_s + plan.overload_s
-    overload = _between(run.requests, plan.steady_s, over_end)
+    over_end = plan.soak_s + plan.overload_s
+    overload = _between(run.requests, plan.soak_s, over_end)
     steady_p99 = round(percentile(steady_ok, 99), 2)
     points = windows(run.requests, over_end, over_end + plan.after_s, plan.recovery_window_s)
     limit = 2 * steady_p99
     result.update(
-        steady={
+        soak={
             "rate_rps": steady_rate,
-            "seconds": plan.steady_s,
-            "requests": len(steady),
-            "statuses": final_counts(steady),
-            "server_errors": sum(1 for r in steady if r.final >= 500),
-            "transport_errors": sum(1 for r in steady if r.final == TRANSPORT_ERROR),
+            **soak.soak_figures(steady, await side, plan),
             "p50_ms": round(percentile(steady_ok, 50), 2),
             "p99_ms": steady_p99,
-            "windows_30s": windows(run.requests, 0, plan.steady_s, 30),
-        },
-        replicas={
-            **faults.replica_changes(before, after),
-            "start": before,
-            "end": after,
+            "windows_60s": windows(run.requests, 0, plan.soak_s, 60),
         },
         overload={
             "rate_rps": over_rate,
@@ -243,17 +225,8 @@ def setup(stack: ChaosStack) -> dict[str, Any]:
     }
 
 
-def second_version_then_killed_job(stack: ChaosStack, parts: dict[str, Any]) -> None:
-    """Background work during fuzzing: version 2 (never promoted; the promotions phase races it
-    against version 1), then the killed driver."""
-    config = write_config(
-        stack.configs, MODEL, search={"num_samples": 2}, registration={"promote": "never"}
-    )
-    parts["second_version"] = guard(
-        lambda: {
-            "registered": "version 2" in stack.train(config, "--force").stdout,
-        }
-    )
+def killed_job(stack: ChaosStack, parts: dict[str, Any]) -> None:
+    """Background work during fuzzing: a training driver killed mid-sweep."""
     parts["killed_job"] = guard(lambda: faults.killed_driver(stack))
 
 

@@ -26,6 +26,7 @@ from bench.chaos import env as chaos_env
 from bench.chaos import fuzz
 from bench.chaos.faults import replica_changes
 from bench.chaos.figures import (
+    Plan,
     attempt_figures,
     build_summary,
     find_knee,
@@ -35,6 +36,7 @@ from bench.chaos.figures import (
 from bench.chaos.leaks import echo_problem, echoed_values
 from bench.chaos.load import Request, Retry, open_loop, summarize, windows
 from bench.chaos.seeds import Seeds
+from bench.chaos.soak import SideTraffic, soak_figures
 from serve_app.http.app import create_app
 from tests.unit.routes.fakes import COLUMNS, PREDICT, make_context
 
@@ -130,8 +132,16 @@ def test_summary_of_a_clean_run_holds_every_target() -> None:
     parts: dict[str, Any] = {
         "load": {
             "knee": {"concurrency": 16, "throughput_rps": 80.0},
-            "steady": {"rate_rps": 56.0, "server_errors": 0, "p99_ms": 300.0},
-            "replicas": {"replica_restarts": 0, "memory_growth_pct": 1.5},
+            "soak": {
+                "rate_rps": 56.0,
+                "seconds": 600.0,
+                "soak_5xx": 0,
+                "p99_ms": 300.0,
+                "promotions": [{"t": 60.0, "version": "1", "status": 200}],
+                "training_job": {"registered": True},
+                "replica_restarts": 0,
+                "soak_memory_growth_pct": 1.5,
+            },
             "overload": {"rate_rps": 160.0, "statuses": {"200": 5}, "overload_other_errors": 0},
             "recovery": {"recovery_s": 6.0},
         },
@@ -169,7 +179,7 @@ def test_summary_of_a_clean_run_holds_every_target() -> None:
         },
     }
     summary = build_summary(parts)
-    assert summary["targets_held"] == summary["targets_total"] == 20
+    assert summary["targets_held"] == summary["targets_total"] == 21
     assert summary["capacity_knee_concurrency"] == 16
     assert summary["fuzz_503"] == 2 and summary["error_echo"] == 0
     assert summary["parts_with_errors"] == []
@@ -201,9 +211,9 @@ def test_summary_holds_the_cluster_faults_to_their_targets() -> None:
 
 def test_summary_fails_targets_it_has_no_figures_for_and_names_broken_parts() -> None:
     summary = build_summary(
-        {"load": {"error": "no capacity knee", "steady": {"server_errors": 3}}, "fuzz": {}}
+        {"load": {"error": "no capacity knee", "soak": {"soak_5xx": 3}}, "fuzz": {}}
     )
-    assert summary["targets"]["steady_5xx"] is False
+    assert summary["targets"]["soak_5xx"] is False
     assert summary["targets"]["concurrent_promotions_ok"] is False
     assert summary["targets"]["recovery_s"] is False
     assert summary["error_echo"] is None
@@ -271,6 +281,33 @@ def test_replica_changes_tell_crashes_from_autoscaling_and_measure_survivors() -
     assert changes["stopped_by_serve"] == ["Ingress:b"]
     assert changes["added_by_serve"] == ["Ingress:c"]
     assert changes["memory_growth_pct"] == 10.0
+
+
+def test_the_soak_counts_every_server_failure_and_measures_memory_after_the_warmup() -> None:
+    start = {"Ingress": {"a": _actor("ALIVE", 100), "b": _actor("ALIVE", 100)}}
+    warm = {"Ingress": {"a": _actor("ALIVE", 150), "b": _actor("ALIVE", 150)}}
+    end = {
+        "Ingress": {
+            "a": _actor("ALIVE", 153),
+            "b": _actor("DEAD", None, "its worker process has died"),
+        }
+    }
+    side = SideTraffic(
+        registry_reads=[(1.0, 200), (3.0, 503), (5.0, 0)],
+        promotions=[(60.0, "1", 200), (120.0, "2", 500)],
+        training={"registered": True},
+        snapshots={"start": start, "warm": warm, "end": end},
+    )
+    predictions = [Request(0, 0.01, [200]), Request(0, 0.01, [502]), Request(0, 90, [0])]
+    figures = soak_figures(predictions, side, Plan())
+    # A 502 and a timeout among the predictions, a 503 and a dropped connection among the
+    # reads, a 500 promotion.
+    assert figures["soak_5xx"] == 5
+    assert figures["prediction_statuses"] == {"0": 1, "200": 1, "502": 1}
+    assert figures["replica_restarts"] == 1 and figures["crashed"] == ["Ingress:b"]
+    # Growth from the warm-up to the end, of the replica that lived through both: 150 → 153.
+    assert figures["soak_memory_growth_pct"] == 2.0
+    assert [p["status"] for p in figures["promotions"]] == [200, 500]
 
 
 # --- first attempts and retries ----------------------------------------------------------------
