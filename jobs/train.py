@@ -45,6 +45,7 @@ from rayline.training import (
     log_plots,
     log_trial,
     write_config_artifact,
+    yield_cpu_to_serving,
 )
 
 STOPPING = threading.Event()
@@ -61,10 +62,13 @@ def trial(
     y: pd.Series,
     cv: CrossValidation,
     every_fold: bool = True,
+    niceness: int = 0,
 ) -> None:
     """Tune trainable: cross-validate one candidate. With `every_fold` (early stopping) the
     running mean is reported after each fold; otherwise once, after the last fold: each report
-    is a round trip through the driver, and only the scheduler needs the intermediate ones."""
+    is a round trip through the driver, and only the scheduler needs the intermediate ones.
+    The trial's worker runs at `niceness` (`Settings.training_niceness`)."""
+    yield_cpu_to_serving(niceness)
     candidate = config["candidate"]
     estimator = make_pipeline_for(candidate["family"], cv.task, candidate["params"], cv.seed)  # type: ignore[arg-type]
     scores: list[float] = []
@@ -223,6 +227,7 @@ def sweep(
         y=split.y_train,
         cv=CrossValidation(config.task, config.metric, config.split.cv_folds, config.split.seed),
         every_fold=config.search.early_stopping,
+        niceness=settings.training_niceness,
     )
     scheduler = None
     if config.search.early_stopping:
@@ -259,6 +264,7 @@ def sweep(
 
 def run(config: TrainConfig, source_text: str | None, settings: Settings, force: bool) -> int:
     """The whole job; returns the process exit code."""
+    yield_cpu_to_serving(settings.training_niceness)  # before Ray's threads start
     mlflow.set_tracking_uri(settings.tracking_uri)
     registry = Registry(settings.tracking_uri)
     ray.init(log_to_driver=False)

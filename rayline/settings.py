@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     ray_redis_address: str | None = None
     """`host:port` of a Redis for GCS fault tolerance; None keeps GCS state in memory."""
 
+    training_niceness: int = Field(10, ge=0, le=19)
+    """CPU niceness of training jobs (the driver and every trial): serving keeps its latency
+    while a job trains on the same machine, and a job still gets every CPU serving leaves idle.
+    0 runs training at serving's priority."""
+
     # --- Serving -------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"
     """Host the Serve HTTP proxy is reached on (see serve_config.yaml `http_options`)."""

@@ -6,10 +6,10 @@ It starts its own Ray head and MLflow server (`rayline.stack.harness`, its own R
 `chaos` profile's ports), trains a small model with `ray job submit`, deploys serve_config.yaml
 with `serve deploy`, then runs:
 
-1. load: a step load finds the capacity knee C; the soak: 0.7·C for 10 minutes beside registry
+1. load: a step load finds the capacity knee C; the soak: 0.5·C for 10 minutes beside registry
    reads, a promotion a minute and a training job that registers version 2 (bench/chaos/soak.py:
    no 5xx, no replica restart, memory growth after the warm-up); then 2·C for 1 minute, then
-   the time until p99 is back within twice the soak's p99;
+   0.5·C again, and the time until p99 is back within twice the soak's p99;
 2. ingress_kill: an Ingress replica (HTTP and models) SIGKILLed every 20 s under load at
    0.5·C from clients that do not retry: HAProxy replays what the dead replica dropped;
 3. fuzz: schemathesis cases for every operation in /openapi.json (no 5xx, no error body with a

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.chaos import faults
-from bench.chaos.env import ChaosStack, gcs_fault_tolerant, gcs_process, join_node, node_pids
+from bench.chaos.env import (
+    ChaosStack,
+    cmdline,
+    gcs_fault_tolerant,
+    gcs_process,
+    join_node,
+    node_pids,
+)
 from bench.chaos.figures import Plan, attempt_figures
 from bench.chaos.load import lateness, open_loop, windows
 from bench.chaos.phases import MODEL, target
@@ -244,6 +251,46 @@ def _serve_recovered(stack: ChaosStack) -> bool:
     )
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def outage_profile(stack: ChaosStack, ingress: set[int], seconds: float) -> dict[str, Any]:
+    """What the stack does while the GCS is down: the processes that used the most CPU over
+    `seconds`, and where the Ingress replicas' Python threads are (`py-spy dump`), to find what
+    slows predictions without the GCS."""
+    pids = stack.pids()
+    before = {p: cpu_seconds(p) for p in pids}
+    time.sleep(seconds)
+    used = []
+    for p in pids:
+        start, end = before.get(p), cpu_seconds(p)
+        if start is not None and end is not None:
+            used.append((end - start, p))
+    used.sort(reverse=True)
+    top = [
+        {"pid": p, "cpu_share": round(cpu / seconds, 3), "cmdline": cmdline(p)[:120]}
+        for cpu, p in used[:8]
+    ]
+    dumps = {}
+    for replica in sorted(ingress):
+        try:
+            done = subprocess.run(
+                [str(BIN / "py-spy"), "dump", "--nonblocking", "--pid", str(replica)],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as exc:  # py-spy comes with ray[default]
+            dumps[str(replica)] = f"py-spy failed: {exc}"
+            continue
+        dumps[str(replica)] = (done.stdout or done.stderr)[-6000:]
+    return {"seconds": seconds, "top_cpu": top, "ingress_stacks": dumps}
+
+
 async def gcs_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str, Any]:
     """The head's gcs_server SIGKILLed under load at `rate` from clients that do not retry,
     started again `gcs_down_s` later with its own argv and environment (what systemd or KubeRay
@@ -264,10 +311,15 @@ async def gcs_kill_phase(stack: ChaosStack, rate: float, plan: Plan) -> dict[str
 
     async def outage() -> None:
         await asyncio.sleep(plan.gcs_kill_at_s)
+        ingress = stack.replica_pids("Ingress")  # by process title: the state API needs the GCS
         os.kill(pid, signal.SIGKILL)
         killed_at = time.monotonic()
         print(f"  gcs_server {pid} killed", flush=True)
-        await asyncio.sleep(plan.gcs_down_s)  # the supervisor's restart delay, by design
+        timeline["outage_profile"] = await asyncio.to_thread(
+            outage_profile, stack, ingress, min(10.0, plan.gcs_down_s / 2)
+        )
+        # The supervisor's restart delay, by design.
+        await asyncio.sleep(max(0.0, killed_at + plan.gcs_down_s - time.monotonic()))
         restarted = subprocess.Popen(
             argv, env=environ, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,

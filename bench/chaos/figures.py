@@ -26,7 +26,7 @@ class Plan:
     step_s: float = 6.0
     step_warmup_s: float = 2.0
     soak_s: float = 600.0
-    """The soak (bench/chaos/soak.py): 0.7·C with registry reads, promotions, a training job."""
+    """The soak (bench/chaos/soak.py): 0.5·C with registry reads, promotions, a training job."""
     soak_warmup_s: float = 180.0
     """Memory growth is measured from here to the soak's end."""
     promote_every_s: float = 60.0

@@ -40,6 +40,8 @@ ROW = {
     "petal length (cm)": 1.4,
     "petal width (cm)": 0.2,
 }
+SOAK_SHARE = 0.5
+"""The soak's prediction rate, as a share of the knee's throughput (bench/chaos/soak.py)."""
 RETRY = Retry(attempts=8, base_s=0.25, cap_s=4.0)
 """How the fault phases' clients retry."""
 
@@ -72,7 +74,7 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
     if knee["throughput_rps"] is None:
         result["error"] = "no capacity knee: no step succeeded"
         return result
-    steady_rate = round(0.7 * knee["throughput_rps"], 2)
+    steady_rate = round(SOAK_SHARE * knee["throughput_rps"], 2)
     over_rate = round(2.0 * knee["throughput_rps"], 2)
     print(f"  knee C={knee['concurrency']} ({knee['throughput_rps']} rps); ", end="")
     print(f"soak {steady_rate} rps for {plan.soak_s:.0f} s, overload {over_rate} rps", flush=True)

@@ -1,5 +1,7 @@
-"""The soak (issue #17, part 8): the load phase's steady 0.7·C, held for `Plan.soak_s` with the
-rest of a working day's traffic beside the predictions: registry reads every
+"""The soak (issue #17, part 8): the load phase's steady load, 0.5·C (the rate the fault phases
+use: a closed loop's knee overstates what an open loop holds on this machine, and 0.7·C queued
+for seconds in one run), held for `Plan.soak_s` with the rest of a working day's traffic beside
+the predictions: registry reads every
 `Plan.registry_read_every_s`, a promotion of the served alias every `Plan.promote_every_s`
 (between versions 1 and 2 once version 2 exists, version 1 before), and a training job that
 registers version 2 (submitted with `ray job submit` as the soak starts). Memory is measured

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import random
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from starlette.testclient import TestClient
 from bench.chaos import __main__ as chaos_main
 from bench.chaos import env as chaos_env
 from bench.chaos import fuzz
+from bench.chaos.cluster import cpu_seconds
 from bench.chaos.faults import replica_changes
 from bench.chaos.figures import (
     Plan,
@@ -564,3 +566,12 @@ def test_a_node_is_every_process_naming_its_temp_dir_and_all_below_them(tmp_path
                 os.kill(pid, signal.SIGKILL)
         raylet.kill()
         raylet.wait()
+
+
+def test_cpu_seconds_reads_a_process_cpu_time_and_none_for_a_gone_one() -> None:
+    start = cpu_seconds(os.getpid())
+    assert start is not None
+    sum(i * i for i in range(300_000))  # some CPU work
+    later = cpu_seconds(os.getpid())
+    assert later is not None and later >= start
+    assert cpu_seconds(2**22 + 1) is None  # above Linux's pid_max
