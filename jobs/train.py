@@ -28,6 +28,7 @@ from rayline import datasets
 from rayline.config import ConfigError, TrainConfig, load_config, parse_config, resolve_config_path
 from rayline.datasets import DatasetError
 from rayline.estimators import make_pipeline_for
+from rayline.priority import lower_priority
 from rayline.ray_api import job_metadata, submission_id
 from rayline.registry import Registry
 from rayline.scoring import CrossValidation
@@ -45,7 +46,6 @@ from rayline.training import (
     log_plots,
     log_trial,
     write_config_artifact,
-    yield_cpu_to_serving,
 )
 
 STOPPING = threading.Event()
@@ -68,7 +68,7 @@ def trial(
     running mean is reported after each fold; otherwise once, after the last fold: each report
     is a round trip through the driver, and only the scheduler needs the intermediate ones.
     The trial's worker runs at `niceness` (`Settings.training_niceness`)."""
-    yield_cpu_to_serving(niceness)
+    lower_priority(niceness)
     candidate = config["candidate"]
     estimator = make_pipeline_for(candidate["family"], cv.task, candidate["params"], cv.seed)  # type: ignore[arg-type]
     scores: list[float] = []
@@ -264,7 +264,7 @@ def sweep(
 
 def run(config: TrainConfig, source_text: str | None, settings: Settings, force: bool) -> int:
     """The whole job; returns the process exit code."""
-    yield_cpu_to_serving(settings.training_niceness)  # before Ray's threads start
+    lower_priority(settings.training_niceness)  # before Ray's threads start
     mlflow.set_tracking_uri(settings.tracking_uri)
     registry = Registry(settings.tracking_uri)
     ray.init(log_to_driver=False)

@@ -13,8 +13,10 @@ ships:
   every request waits inside the replica's event loop, where Serve's admission control does not
   see it yet: latency grows without bound, the replica answers its health checks after the
   check timeout, HAProxy marks it DOWN, then the next one, and every request gets a 500
-  (`make chaos`'s overload phase). Each replica server gets `maxconn SERVER_MAXCONN`; beyond
-  it requests wait in HAProxy's queue (in C, cheaply) for at most `QUEUE_TIMEOUT_S`.
+  (`make chaos`'s overload phase). Each replica server of the HTTP backends gets
+  `maxconn SERVER_MAXCONN`; beyond it requests wait in HAProxy's queue (in C, cheaply) for at
+  most `QUEUE_TIMEOUT_S`. (The gRPC backends' servers, `proto h2`, are left as Ray renders
+  them.)
 - Ray Serve maps HAProxy's own 503 (queue timeout, no replica up) to a 500 like a crash. It is
   answered as what it is: 503 with `Retry-After`, so that clients back off and retry.
 

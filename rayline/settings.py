@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     ray_redis_address: str | None = None
     """`host:port` of a Redis for GCS fault tolerance; None keeps GCS state in memory."""
 
+    control_plane_niceness: int = Field(10, ge=0, le=19)
+    """CPU niceness of Ray's dashboard and dashboard agent on a head `make up` starts
+    (`rayline.priority`): the control plane yields to serving, most of all while the GCS is
+    down and they spin reconnecting. 0 leaves them at serving's priority."""
+
     training_niceness: int = Field(10, ge=0, le=19)
     """CPU niceness of training jobs (the driver and every trial): serving keeps its latency
     while a job trains on the same machine, and a job still gets every CPU serving leaves idle.

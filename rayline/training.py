@@ -7,9 +7,7 @@ back from the job log to show progress.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -255,22 +253,6 @@ class Registration:
     version: str
     aliases: list[str]
     reused: bool = False
-
-
-def yield_cpu_to_serving(niceness: int) -> None:
-    """Run this process's threads at `niceness` (Linux's nice is per thread; threads started
-    later inherit it from their creator): a training job then takes only the CPU that serving
-    leaves. Called by the job's driver and at the start of every trial, in its worker."""
-    if niceness <= 0:
-        return
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:  # not Linux: the process's priority, as far as the system allows
-        threads = [0]
-    for thread in threads:
-        with contextlib.suppress(OSError):  # a thread that just ended
-            if os.getpriority(os.PRIO_PROCESS, thread) < niceness:
-                os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 class ArtifactStoreFull(RuntimeError):

@@ -93,7 +93,12 @@ def write(report: dict[str, Any], path: Path = RESULTS) -> None:
 
 
 def run_suite(
-    stack: env.ChaosStack, plan: Plan, parts: dict[str, Any], only: frozenset[str], seeds: Seeds
+    stack: env.ChaosStack,
+    plan: Plan,
+    parts: dict[str, Any],
+    only: frozenset[str],
+    seeds: Seeds,
+    rate: float | None = None,
 ) -> None:
     def phase(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if only and name not in only:
@@ -106,7 +111,7 @@ def run_suite(
 
     load = phase("load", lambda: asyncio.run(load_phase(stack, plan)))
     knee_rps = (load.get("knee") or {}).get("throughput_rps") or 20.0
-    half = round(0.5 * knee_rps, 2)
+    half = rate or round(0.5 * knee_rps, 2)
     phase("ingress_kill", lambda: asyncio.run(ingress_kill_phase(stack, half, plan)))
     phase("ready_after_kills", lambda: ready(stack))
     background = threading.Thread(target=killed_job, args=(stack, parts), daemon=True)
@@ -139,6 +144,8 @@ def replay_command(args: argparse.Namespace, seeds: Seeds) -> str:
         words.append("--quick")
     if args.only:
         words.append(f"--only {args.only}")
+    if args.rate:
+        words.append(f"--rate {args.rate:g}")
     if seeds.used:
         words.append(seeds.replay())
     return " ".join(words)
@@ -160,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated parts to run (development; default: all): load, ingress_kill, "
         "ready_after_kills, fuzz, killed_job, mlflow_outage, promotions, "
         "key_revocation, node_kill, gcs_kill",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="req/s of the fault phases instead of half the knee's (development: with --only "
+        "and no load phase they would run at 10 req/s)",
     )
     parser.add_argument(
         "--seed",
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[chaos] setup: {parts['setup']}", flush=True)
         if "error" not in parts.get("setup", {}):
             only = frozenset(p for p in args.only.split(",") if p)
-            run_suite(stacks[0], plan, parts, only, seeds)
+            run_suite(stacks[0], plan, parts, only, seeds, args.rate)
     finally:
         if stacks and not args.keep:
             print("[chaos] stopping the chaos stack …", flush=True)

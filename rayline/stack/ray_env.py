@@ -81,6 +81,11 @@ def ray_env(settings: Settings) -> dict[str, str]:
         if value is not None:
             secret = isinstance(value, SecretStr)
             env[f"RAYLINE_{name.upper()}"] = value.get_secret_value() if secret else str(value)
+    # Ray starts every worker at niceness 15 (its `worker_niceness`), the Serve replicas too,
+    # below the dashboard, MLflow and HAProxy: under contention serving got the leftovers.
+    # Workers run at normal priority; training and Ray's control plane yield instead
+    # (`rayline.priority`).
+    env.setdefault("RAY_worker_niceness", "0")
     # Serve runs behind HAProxy with Ray Serve's throughput settings (README, "Performance").
     env.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
     env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")

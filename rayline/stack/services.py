@@ -11,12 +11,14 @@ import subprocess
 from pathlib import Path
 
 from rayline.keys import key_id, key_record, new_key, parse_keys, read_keys
+from rayline.priority import yield_control_plane
 from rayline.settings import Settings
 from rayline.stack.ray_env import ensure_ray_token, ray_env, ray_start_args, ray_temp_dir
 from rayline.stack.s3 import ensure_bucket
 from rayline.stack.supervisor import (
     BIN,
     answers,
+    head_pids,
     read_started,
     record_started,
     stop_mlflow,
@@ -148,6 +150,9 @@ def start_ray(settings: Settings) -> str | None:
         f"http://127.0.0.1:{settings.ray_agent_port}/api/local_raylet_healthz",
         "the Ray dashboard agent",
         log,
+    )
+    yield_control_plane(
+        head_pids(str(temp_dir), settings.ray_gcs_address), settings.control_plane_niceness
     )
     return str(temp_dir)
 

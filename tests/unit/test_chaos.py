@@ -449,7 +449,9 @@ def test_the_report_records_the_seed_each_phase_ran_with(
 ) -> None:
     ran: dict[str, int] = {}
 
-    def suite(stack: Any, plan: Any, parts: dict[str, Any], only: Any, seeds: Seeds) -> None:
+    def suite(
+        stack: Any, plan: Any, parts: dict[str, Any], only: Any, seeds: Seeds, rate: Any
+    ) -> None:
         ran["fuzz"] = seeds.of("fuzz")
         parts["fuzz"] = {"seed": ran["fuzz"], "error_echo": 0}
 
@@ -462,6 +464,12 @@ def test_the_report_records_the_seed_each_phase_ran_with(
     assert drawn["replay"] == f"python -m bench.chaos --quick --only fuzz --seed fuzz={ran['fuzz']}"
     chaos_main.main(["--reuse", "--keep", "--seed", "fuzz=5", "--output", str(output)])
     assert json.loads(output.read_text())["seeds"] == {"fuzz": 5}
+    chaos_main.main(
+        ["--reuse", "--keep", "--only", "fuzz", "--rate", "400", "--output", str(output)]
+    )
+    assert json.loads(output.read_text())["replay"].startswith(
+        "python -m bench.chaos --only fuzz --rate 400 "
+    )
 
 
 class _Answer:

@@ -50,6 +50,8 @@ backend http-rayline
     server SERVE_REPLICA_rayline-Ingress-a 127.0.0.1:8101 check observe layer4 error-limit 3
     server SERVE_REPLICA_rayline-Ingress-b 127.0.0.1:8102 check
     server SERVE_PROXY_ACTOR-fallback-x 127.0.0.1:8117 check backup
+backend grpc-rayline
+    server SERVE_REPLICA_rayline-Ingress-a 127.0.0.1:9101 proto h2 check observe layer4
 """
 
 
@@ -60,6 +62,7 @@ def test_replicas_get_a_connection_limit_a_queue_timeout_and_a_real_503() -> Non
         True,
         True,
         False,  # the backup proxy is used only when no replica is up
+        False,  # gRPC (h2) servers are left as Ray renders them
     ]
     assert limited.count(f"timeout queue {haproxy.QUEUE_TIMEOUT_S}s") == 1
     assert "errorfile 503 /run/serve/503.http" in limited
