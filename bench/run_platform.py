@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import report
 from bench.cluster import deploy, serve_config, train
+from rayline import procfs
 from rayline.benchmarking.loadgen import http_json
 from rayline.benchmarking.stats import median
 from rayline.config import load_config
@@ -69,15 +70,6 @@ def make(target: str) -> float:
 
 
 # --- process memory ----------------------------------------------------------------------
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
-        return ""
-
-
 def stack_processes(settings: Settings) -> dict[int, str]:
     """pid → component for every process of the separate stack (`rayline.stack.stack_pids`):
     the MLflow server's session (it starts as a session leader) and Ray's processes."""
@@ -88,7 +80,7 @@ def stack_processes(settings: Settings) -> dict[int, str]:
             kind = "mlflow" if os.getsid(pid) == mlflow_pid else "ray"
         except ProcessLookupError:
             continue
-        found[pid] = _component(kind, _cmdline(pid))
+        found[pid] = _component(kind, procfs.command(pid))
     return found
 
 
@@ -130,7 +122,7 @@ def idle_memory(settings: Settings) -> dict[str, Any]:
     listing = []
     for pid, component in processes.items():
         rss, pss = process_memory(pid)
-        name = _cmdline(pid).split(" --")[0][-90:]
+        name = procfs.command(pid).split(" --")[0][-90:]
         listing.append({"component": component, "process": name, "rss_mb": round(rss / 2**20, 1)})
         entry = by_component.setdefault(component, {"rss_mb": 0.0, "pss_mb": 0.0, "processes": 0})
         entry["rss_mb"] += rss / 2**20

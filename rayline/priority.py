@@ -18,6 +18,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rayline import procfs
+
 CONTROL_PLANE_TITLES = ("ray-dashboard-", "ray::DashboardAgent")
 """How Ray's dashboard modules and agent name themselves (process title)."""
 CONTROL_PLANE_SCRIPTS = ("ray/dashboard/dashboard.py", "ray/dashboard/agent.py")
@@ -57,11 +59,8 @@ def yield_control_plane(pids: Iterable[int], niceness: int) -> list[int]:
     """Lower the priority of the control-plane processes among `pids`; returns their pids."""
     found = []
     for pid in pids:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            continue
-        if is_control_plane(argv):
+        argv = procfs.argv(pid)
+        if argv and is_control_plane(argv):
             lower_priority(niceness, pid)
             found.append(pid)
     return found

@@ -25,7 +25,10 @@ with `serve deploy`, then runs:
 8. gcs_kill: the head's gcs_server SIGKILLed under load at 0.5·C from clients that do not
    retry and started again 20 s later from its own argv and environment (its state is in
    Redis): success rate, `gcs_recovery_s` (kill → a `ray job submit` succeeds), Serve and the
-   Scheduler answering again, every model version and schedule still there.
+   Scheduler answering again, every model version and schedule still there;
+9. stores: PostgreSQL restarted while a job registers, S3 down while an alias moves, a full
+   artifact store, and a backup wiped and restored (bench/chaos/stores.py: each needs a stack
+   of its own, so each is a pytest test, run here in a child pytest and reported as a key).
 
 With a Redis answering at 127.0.0.1:6379 the whole run keeps the GCS state there (GCS fault
 tolerance), under a namespace of the run's own that stopping the stack removes; without one,
@@ -64,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report as report_files
-from bench.chaos import cluster, env, faults, fuzz
+from bench.chaos import cluster, env, faults, fuzz, stores
 from bench.chaos.figures import BLOWUP, KNEE_SHARE, QUICK, Plan, build_summary
 from bench.chaos.phases import (
     MODEL,
@@ -134,6 +137,7 @@ def run_suite(
     # back as a new process.
     phase("node_kill", lambda: asyncio.run(cluster.node_kill_phase(stack, half, plan)))
     phase("gcs_kill", lambda: asyncio.run(cluster.gcs_kill_phase(stack, half, plan)))
+    phase("stores", stores.stores_phase)
 
 
 def replay_command(args: argparse.Namespace, seeds: Seeds) -> str:
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated parts to run (development; default: all): load, ingress_kill, "
         "ready_after_kills, fuzz, killed_job, mlflow_outage, promotions, "
-        "key_revocation, node_kill, gcs_kill",
+        "key_revocation, node_kill, gcs_kill, stores",
     )
     parser.add_argument(
         "--rate",

@@ -17,7 +17,6 @@ from typing import Any
 from bench.chaos import faults
 from bench.chaos.env import (
     ChaosStack,
-    cmdline,
     gcs_fault_tolerant,
     gcs_process,
     join_node,
@@ -26,6 +25,7 @@ from bench.chaos.env import (
 from bench.chaos.figures import Plan, attempt_figures
 from bench.chaos.load import lateness, open_loop, windows
 from bench.chaos.phases import MODEL, target
+from rayline import procfs
 from rayline.keys import key_id
 from rayline.stack.harness import BIN
 from rayline.stack.ray_env import ray_temp_dir
@@ -251,30 +251,21 @@ def _serve_recovered(stack: ChaosStack) -> bool:
     )
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User and system CPU time a process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def outage_profile(stack: ChaosStack, ingress: set[int], seconds: float) -> dict[str, Any]:
     """What the stack does while the GCS is down: the processes that used the most CPU over
     `seconds`, and where the Ingress replicas' Python threads are (`py-spy dump`), to find what
     slows predictions without the GCS."""
     pids = stack.pids()
-    before = {p: cpu_seconds(p) for p in pids}
+    before = {p: procfs.cpu_seconds(p) for p in pids}
     time.sleep(seconds)
     used = []
     for p in pids:
-        start, end = before.get(p), cpu_seconds(p)
+        start, end = before.get(p), procfs.cpu_seconds(p)
         if start is not None and end is not None:
             used.append((end - start, p))
     used.sort(reverse=True)
     top = [
-        {"pid": p, "cpu_share": round(cpu / seconds, 3), "cmdline": cmdline(p)[:120]}
+        {"pid": p, "cpu_share": round(cpu / seconds, 3), "cmdline": procfs.command(p)[:120]}
         for cpu, p in used[:8]
     ]
     dumps = {}

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from rayline import procfs
 from rayline.ray_api import dashboard_get
 from rayline.stack.harness import BIN, LocalStack, StackError
 from rayline.stack.profiles import CHAOS
@@ -98,13 +99,6 @@ def rss_bytes(pid: int) -> int | None:
     except (OSError, ValueError):
         return None
     return None
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
 
 
 def redis_answers(address: tuple[str, int] = REDIS) -> bool:
@@ -243,15 +237,13 @@ def node_pids(temp_dir: Path) -> list[int]:
     log monitor) and everything below them (its workers and replicas)."""
     parents: dict[int, int] = {}
     named: set[int] = set()
-    marker = str(temp_dir).encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (proc / "stat").read_text()
-            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            if marker in (proc / "cmdline").read_bytes():
-                named.add(int(proc.name))
+    marker = str(temp_dir)
+    for pid in procfs.pids():
+        fields = procfs.stat(pid)
+        if fields:
+            parents[pid] = int(fields[1])
+            if marker in procfs.command(pid):
+                named.add(pid)
     found = set(named)
     grew = True
     while grew:
@@ -265,11 +257,10 @@ def node_pids(temp_dir: Path) -> list[int]:
 def gcs_process(temp_dir: Path, port: int) -> tuple[int, list[str], dict[str, str], str] | None:
     """pid, argv, environment and cwd of this head's gcs_server: its binary, under its temp dir
     and on its port (never another cluster's on this machine)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in procfs.pids():
+        proc = Path(f"/proc/{pid}")
         try:
-            argv = (proc / "cmdline").read_bytes().decode().split("\0")[:-1]
+            argv = procfs.argv(pid)
             if not (
                 argv
                 and argv[0].endswith("/gcs_server")
@@ -282,7 +273,7 @@ def gcs_process(temp_dir: Path, port: int) -> tuple[int, list[str], dict[str, st
                 for item in (proc / "environ").read_bytes().decode().split("\0")
                 if "=" in item
             )
-            return int(proc.name), argv, environ, os.readlink(proc / "cwd")
+            return pid, argv, environ, os.readlink(proc / "cwd")
         except (OSError, UnicodeDecodeError):
             continue
     return None

@@ -9,8 +9,9 @@ import threading
 import time
 from typing import Any
 
-from bench.chaos.env import INGRESS_TITLE, ChaosStack, cmdline, rss_bytes
+from bench.chaos.env import INGRESS_TITLE, ChaosStack, rss_bytes
 from bench.train_config import write_config
+from rayline import procfs
 from rayline import stack as stack_module
 from rayline.training import parse_events
 
@@ -82,7 +83,7 @@ def kill_ingress(stack: ChaosStack) -> dict[str, Any]:
     alive = stack.alive_replicas("Ingress")
     ours = set(stack.pids())
     for actor_id, pid in sorted(alive.items()):
-        title = cmdline(pid)
+        title = procfs.command(pid)
         if not title.startswith(INGRESS_TITLE) or pid not in ours:
             continue
         os.kill(pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.chaos import stores
 from bench.chaos.load import TRANSPORT_ERROR, Request
 from rayline.benchmarking.stats import percentile
 
@@ -194,6 +195,10 @@ TARGETS: dict[str, Callable[[Any], bool]] = {
     "node_kill_success_rate": lambda v: v is not None and v >= 0.999,
     "node_kill_replicas_rescheduled": lambda v: v is True,
     "key_revocation_s": lambda v: v is not None and v <= 5,
+    "pg_restart_clean": lambda v: v is True,
+    "s3_outage_old_version_serves": lambda v: v is True,
+    "disk_full_clean": lambda v: v is True,
+    "backup_roundtrip_identical": lambda v: v is True,
 }
 
 
@@ -251,6 +256,7 @@ def build_summary(parts: dict[str, Any]) -> dict[str, Any]:
         "node_kill_node_dead_s": _get(parts, "node_kill", "node_dead_s"),
         "node_kill_rescheduled_s": _get(parts, "node_kill", "rescheduled_s"),
         "key_revocation_s": _get(parts, "key_revocation", "key_revocation_s"),
+        **{key: _get(parts, "stores", key) for key in stores.TESTS},
     }
     targets = {name: bool(check(figures.get(name))) for name, check in TARGETS.items()}
     failed_parts = sorted(k for k, v in parts.items() if isinstance(v, dict) and "error" in v)

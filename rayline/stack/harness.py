@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any, Self
 
 import yaml
 
+from rayline import procfs
 from rayline.keys import read_keys
 from rayline.ray_api import dashboard_get, ray_token
 from rayline.settings import GRPC_PORT_OFFSET, PROJECT_ROOT, Settings
@@ -217,13 +218,8 @@ class LocalStack:
 
     def replica_pids(self, deployment: str) -> set[int]:
         """The pids of this stack's Serve replicas of `deployment` (their process title)."""
-        title = f"ray::ServeReplica:rayline:{deployment}".encode()
-        found = set()
-        for pid in self.pids():
-            with suppress(OSError):
-                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
-                    found.add(pid)
-        return found
+        title = f"ray::ServeReplica:rayline:{deployment}"
+        return {pid for pid in self.pids() if procfs.command(pid).startswith(title)}
 
     # --- start and stop ----------------------------------------------------------------------
     def enter_environment(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rayline import procfs
 from rayline.settings import Settings
 from rayline.stack.backup import (
     ARTIFACTS,
@@ -199,8 +200,4 @@ def _open_files() -> Iterator[tuple[int, str]]:
 
 
 def _command(pid: int) -> str:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return "?"
-    return cmdline.strip()[:80]
+    return procfs.command(pid)[:80] or "?"

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from rayline import procfs
 from rayline.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -119,14 +120,10 @@ def _terminate(pids: list[int], seconds: float = 15) -> None:
 def _parents_and_sessions() -> dict[int, tuple[int, int]]:
     """pid → (parent pid, session id) of every process, from /proc/<pid>/stat."""
     found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            found[int(proc.name)] = (int(fields[1]), int(fields[3]))
-        except (OSError, IndexError, ValueError):
-            continue
+    for pid in procfs.pids():
+        fields = procfs.stat(pid)
+        if fields:
+            found[pid] = (int(fields[1]), int(fields[3]))
     return found
 
 

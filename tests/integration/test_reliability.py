@@ -21,6 +21,7 @@ import schemathesis
 from mlflow import MlflowClient
 
 from bench.chaos.load import Retry, open_loop
+from rayline import procfs
 from rayline import stack as stack_module
 from rayline.haproxy import SERVER_MAXCONN
 from rayline.priority import is_control_plane
@@ -71,11 +72,8 @@ def _haproxy_server_limits(serving: Stack) -> dict[str, str]:
     stack's running HAProxy reports them on its admin socket (`show stat`). (The gRPC
     backend's servers, `proto h2`, keep Ray's lines.)"""
     for pid in serving.pids():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            continue
-        if Path(argv[0]).name == "haproxy" and "-f" in argv:
+        argv = procfs.argv(pid)
+        if argv and Path(argv[0]).name == "haproxy" and "-f" in argv:
             config = Path(argv[argv.index("-f") + 1]).read_text()
             break
     else:
@@ -241,29 +239,19 @@ def test_mlflow_outage_keeps_predictions_and_fails_registry_routes_fast(serving:
     wait_until(lambda: _ingress_replicas_running(serving), 120, "the replacement to join")
 
 
-def _nice(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    except OSError:
-        return None
-
-
 def test_rays_control_plane_yields_the_cpu_to_the_replicas(serving: Stack) -> None:
     """The dashboard, its modules and the agent run niced (they spin while the GCS is down and
     starved the replicas: README "Reliability"); the Ingress replicas do not."""
     control = []
     for pid in serving.pids():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            continue
-        if is_control_plane(argv):
-            control.append((argv[0][:60], _nice(pid)))
+        argv = procfs.argv(pid)
+        if argv and is_control_plane(argv):
+            control.append((argv[0][:60], procfs.nice(pid)))
     assert len(control) >= 3, control  # the dashboard head, a module or more, the agent
     wanted = serving.settings.control_plane_niceness
     assert wanted > 0 and all(nice == wanted for _, nice in control), control
     replicas = serving.replica_pids("Ingress")
-    assert replicas and {_nice(pid) for pid in replicas} == {0}
+    assert replicas and {procfs.nice(pid) for pid in replicas} == {0}
 
 
 def test_killed_driver_leaves_its_run_failed(serving: Stack) -> None:

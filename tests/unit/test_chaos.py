@@ -24,8 +24,7 @@ from starlette.testclient import TestClient
 
 from bench.chaos import __main__ as chaos_main
 from bench.chaos import env as chaos_env
-from bench.chaos import fuzz
-from bench.chaos.cluster import cpu_seconds
+from bench.chaos import fuzz, stores
 from bench.chaos.faults import replica_changes
 from bench.chaos.figures import (
     Plan,
@@ -179,9 +178,10 @@ def test_summary_of_a_clean_run_holds_every_target() -> None:
             "state_kept": True,
             "serve_recovered": True,
         },
+        "stores": dict.fromkeys(stores.TESTS, True),
     }
     summary = build_summary(parts)
-    assert summary["targets_held"] == summary["targets_total"] == 21
+    assert summary["targets_held"] == summary["targets_total"] == 25
     assert summary["capacity_knee_concurrency"] == 16
     assert summary["fuzz_503"] == 2 and summary["error_echo"] == 0
     assert summary["parts_with_errors"] == []
@@ -552,7 +552,6 @@ def test_a_stack_left_running_is_attached_with_its_namespace_and_its_state_forgo
 
 
 def test_a_node_is_every_process_naming_its_temp_dir_and_all_below_them(tmp_path: Path) -> None:
-    import os
     import signal
     import subprocess
     import time
@@ -576,10 +575,30 @@ def test_a_node_is_every_process_naming_its_temp_dir_and_all_below_them(tmp_path
         raylet.wait()
 
 
-def test_cpu_seconds_reads_a_process_cpu_time_and_none_for_a_gone_one() -> None:
-    start = cpu_seconds(os.getpid())
-    assert start is not None
-    sum(i * i for i in range(300_000))  # some CPU work
-    later = cpu_seconds(os.getpid())
-    assert later is not None and later >= start
-    assert cpu_seconds(2**22 + 1) is None  # above Linux's pid_max
+def test_the_stores_part_reads_each_tests_outcome_from_pytests_report(tmp_path: Path) -> None:
+    """Every key is its own test's outcome; a failure keeps pytest's message, a test pytest
+    never reported is "not run", and a key is true only for "passed"."""
+    report = tmp_path / "junit.xml"
+    names = [test_id.rpartition("::")[2] for test_id in stores.TESTS.values()]
+    report.write_text(
+        "<testsuites><testsuite>"
+        f'<testcase classname="a" name="{names[0]}" time="41.26"/>'
+        f'<testcase classname="a" name="{names[1]}" time="3.0">'
+        '<failure message="assert 503 == 200">the old version stopped serving</failure>'
+        "</testcase>"
+        f'<testcase classname="b" name="{names[2]}" time="0.1">'
+        '<skipped message="no loop devices"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    seen = stores.outcomes(report)
+    assert seen[names[0]] == {"outcome": "passed", "seconds": 41.3}
+    assert seen[names[1]]["outcome"] == "failed"
+    assert "the old version stopped serving" in seen[names[1]]["message"]
+    assert seen[names[2]]["outcome"] == "skipped"
+    keys = stores.keys_of(seen)
+    assert keys == {
+        "pg_restart_clean": True,
+        "s3_outage_old_version_serves": False,
+        "disk_full_clean": False,
+        "backup_roundtrip_identical": False,
+    }

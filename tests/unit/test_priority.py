@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rayline.priority import is_control_plane, yield_control_plane
+from rayline.procfs import nice
 
 NICE_PROBE = """
 import os, sys, threading
@@ -52,10 +53,6 @@ def test_training_yields_the_cpu_on_every_thread_and_on_threads_started_later(
     assert json.loads(done.stdout) == expected, done.stderr
 
 
-def _nice(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-
 def test_rays_dashboard_and_agent_are_control_plane_and_a_replica_or_the_raylet_is_not() -> None:
     assert is_control_plane(["ray-dashboard-ServeHead-0 (/venv/bin/python -B -c ...)"])
     assert is_control_plane(["ray::DashboardAgent"])
@@ -80,7 +77,7 @@ def test_only_the_control_plane_among_the_pids_is_reniced(tmp_path: Path) -> Non
     try:
         found = yield_control_plane([agent.pid, replica.pid, 2**22 + 1], 6)
         assert found == [agent.pid]
-        assert (_nice(agent.pid), _nice(replica.pid)) == (6, 0)
+        assert (nice(agent.pid), nice(replica.pid)) == (6, 0)
     finally:
         for process in (agent, replica):
             process.kill()
