@@ -147,6 +147,5 @@ def soak_figures(predictions: list[Request], side: SideTraffic, plan: Plan) -> d
         "rss_after_warmup_bytes": after_warmup["rss_start_bytes"],
         "rss_end_bytes": after_warmup["rss_end_bytes"],
         "soak_memory_growth_pct": after_warmup["memory_growth_pct"],
-        "replicas": {"start": snapshots.get("start"), "warm": snapshots.get("warm")},
-        "replicas_end": snapshots.get("end"),
+        "replicas": snapshots,
     }

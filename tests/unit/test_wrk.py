@@ -125,7 +125,26 @@ def test_serving_summary_has_every_ratio_for_both_models() -> None:
             assert key in summary, key
 
 
-def test_serving_chart_draws_every_server(tmp_path: Path) -> None:
+def test_serving_chart_draws_every_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each model's throughput panel has a bar series per server that every scenario measured
+    (the unmonitored Rayline runs at 32 connections only), its latency panel a p99 series per
+    server, and the PNG is written."""
     document = {"raw": {"models": {"bench_rf": _result(1.0), "bench_lr": _result(2.0)}}}
+    drawn: list[Any] = []
+    save = report._save
+
+    def keep(plt: Any, fig: Any, path: Path) -> Path:
+        drawn.append(fig)
+        return save(plt, fig, path)
+
+    monkeypatch.setattr(report, "_save", keep)
     path = report.chart_serving(document, tmp_path)
     assert path.exists() and path.stat().st_size > 10_000
+    servers = ["rayline", "mlflow", "lean", "mlserver"]
+    (figure,) = drawn
+    throughput, latency = figure.axes[:2], figure.axes[2:]
+    for axis in throughput:
+        assert [t.get_text() for t in axis.get_legend().get_texts()] == servers
+    for axis in latency:
+        legend = [t.get_text() for t in axis.get_legend().get_texts()]
+        assert legend == [f"{server} p99" for server in servers]
