@@ -89,8 +89,7 @@ def unavailable_response() -> bytes:
         "Content-Type: application/json\r\n"
         f"Retry-After: {RETRY_AFTER_S}\r\n"
         "Cache-Control: no-cache\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 

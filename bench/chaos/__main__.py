@@ -8,14 +8,14 @@ with `serve deploy`, then runs:
 
 1. load: a step load finds the capacity knee C; the soak: 0.5·C for 10 minutes beside registry
    reads, a promotion a minute and a training job that registers version 2 (bench/chaos/soak.py:
-   no 5xx, no replica restart, memory growth after the warm-up); then 2·C for 1 minute, then
+   no 5xx, no replica restart, memory growth after the warm-up); then 2·C for 30 s, then
    0.5·C again, and the time until p99 is back within twice the soak's p99;
 2. ingress_kill: an Ingress replica (HTTP and models) SIGKILLed every 20 s under load at
    0.5·C from clients that do not retry: HAProxy replays what the dead replica dropped;
 3. fuzz: schemathesis cases for every operation in /openapi.json (no 5xx, no error body with a
    traceback or an echo of the request; the first 20 offending requests and answers are kept),
    while killed_job SIGKILLs a training driver mid-sweep in the background;
-4. mlflow_outage: MLflow stopped for 30 s under retrying load at 0.5·C;
+4. mlflow_outage: MLflow stopped for 20 s under retrying load at 0.5·C;
 5. promotions: 20 racing promotions of one alias;
 6. key_revocation: a predict key added with `python -m rayline.stack keys add`, then revoked:
    the seconds until 12 calls in a row all get 401 (`key_revocation_s`);

@@ -24,7 +24,7 @@ class Plan:
     """Durations and sizes of one run (`--quick` shrinks them for development)."""
 
     steps: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
-    step_s: float = 6.0
+    step_s: float = 5.0
     step_warmup_s: float = 2.0
     soak_s: float = 600.0
     """The soak (bench/chaos/soak.py): 0.5·C with registry reads, promotions, a training job."""
@@ -32,15 +32,15 @@ class Plan:
     """Memory growth is measured from here to the soak's end."""
     promote_every_s: float = 60.0
     registry_read_every_s: float = 2.0
-    overload_s: float = 60.0
+    overload_s: float = 30.0
     after_s: float = 40.0
     recovery_window_s: float = 2.0
     kill_every_s: float = 20.0
-    kill_for_s: float = 120.0
-    mlflow_down_s: float = 30.0
-    fuzz_examples: int = 120
-    """Per generation mode (positive, negative): 240 examples per operation."""
-    node_kill_for_s: float = 90.0
+    kill_for_s: float = 80.0
+    mlflow_down_s: float = 20.0
+    fuzz_examples: int = 60
+    """Per generation mode (positive, negative): 120 examples per operation."""
+    node_kill_for_s: float = 60.0
     """Load of the node_kill phase; the node dies `node_kill_at_s` into it."""
     node_kill_at_s: float = 20.0
     gcs_load_s: float = 75.0

@@ -42,6 +42,8 @@ ROW = {
 }
 SOAK_SHARE = 0.5
 """The soak's prediction rate, as a share of the knee's throughput (bench/chaos/soak.py)."""
+OVERLOAD_CONNECTIONS = 4000
+"""The load phase's client: at most this many requests outstanding, each on its own connection."""
 RETRY = Retry(attempts=8, base_s=0.25, cap_s=4.0)
 """How the fault phases' clients retry."""
 
@@ -84,8 +86,12 @@ async def load_phase(stack: ChaosStack, plan: Plan) -> dict[str, Any]:
         body,
         headers,
         [(steady_rate, plan.soak_s), (over_rate, plan.overload_s), (steady_rate, plan.after_s)],
-        max_outstanding=8000,
-        connections=6000,
+        # Every outstanding request on a connection of its own, and fewer connections than
+        # HAProxy accepts (RAY_SERVE_HAPROXY_MAXCONN, 4096): past that, connections wait
+        # unaccepted in the kernel (README "Reliability") and the run would time the client's
+        # and the kernel's queues, not Rayline's. Arrivals beyond are not sent (client_dropped).
+        max_outstanding=OVERLOAD_CONNECTIONS,
+        connections=OVERLOAD_CONNECTIONS,
         timeout_s=90,
         drain_s=100,
     )
