@@ -41,7 +41,10 @@ def test_every_hostless_bind_in_ray_serves_template_is_pinned() -> None:
     assert pinned.count("bind 127.0.0.1:1234") == 2
 
 
-BACKEND = """defaults
+BACKEND = """global
+    maxconn 4096
+    nbthread 4
+defaults
     mode http
     timeout connect 5s
     errorfile 502 /run/serve/500.http
@@ -67,6 +70,10 @@ def test_replicas_get_a_connection_limit_a_queue_timeout_and_a_real_503() -> Non
     assert limited.count(f"timeout queue {haproxy.QUEUE_TIMEOUT_S}s") == 1
     assert "errorfile 503 /run/serve/503.http" in limited
     assert "errorfile 502 /run/serve/500.http" in limited  # a dead replica's 502 stays a 500
+    assert (
+        "\n    maxconn 4096\n    tune.pool-low-fd-ratio 80\n    tune.pool-high-fd-ratio 90\n"
+        in (limited)
+    )  # in the global section: connections to the replicas stay reused under load
     assert haproxy.limit_replicas(limited, Path("/run/serve/503.http")) == limited
 
 
@@ -85,6 +92,10 @@ def test_ray_serves_template_still_has_what_limit_replicas_rewrites() -> None:
     # (tests/integration/test_reliability.py checks the limits of a running stack's HAProxy).
     assert "errorfile 503 {{ config.error_file_path }}" in HAPROXY_CONFIG_TEMPLATE
     assert re.search(r"^\s*timeout connect ", HAPROXY_CONFIG_TEMPLATE, re.MULTILINE)
+    assert re.search(
+        r"^global\n(.*\n)*?    maxconn \{\{ config.maxconn \}\}$", HAPROXY_CONFIG_TEMPLATE, re.M
+    )
+    assert "fd-ratio" not in HAPROXY_CONFIG_TEMPLATE
     assert "server {{ server.name }} {{ server.host }}:{{ server.port }} check" in (
         HAPROXY_CONFIG_TEMPLATE
     )
