@@ -154,14 +154,10 @@ def head_pids(temp_dir: str, gcs_address: str | None) -> list[int]:
 def stack_pids(settings: Settings) -> list[int]:
     """Every process this checkout's `up` started and that still runs, with their children."""
     started = read_started(settings)
-    pids = (
-        _with_descendants(_session(int(str(started["mlflow_pid"]))))
-        if "mlflow_pid" in started
-        else []
-    )
+    roots = _session(int(str(started["mlflow_pid"]))) if "mlflow_pid" in started else []
     if "ray_temp_dir" in started:
-        pids += head_pids(str(started["ray_temp_dir"]), settings.ray_gcs_address)
-    return sorted({pid for pid in pids if Path(f"/proc/{pid}").exists()})
+        roots += _pids_using(*_head_markers(str(started["ray_temp_dir"]), settings.ray_gcs_address))
+    return [pid for pid in _with_descendants(roots) if Path(f"/proc/{pid}").exists()]
 
 
 def listening(settings: Settings) -> list[dict[str, object]]:
