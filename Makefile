@@ -9,12 +9,13 @@ DASHBOARD = http://127.0.0.1:$${RAYLINE_RAY_DASHBOARD_PORT:-8265}
 # `ray job` reads RAY_ADDRESS, `serve` reads RAY_DASHBOARD_ADDRESS; both need the Ray token.
 RAYLINE_ENV = export RAY_AUTH_MODE=token RAY_ADDRESS=$(DASHBOARD) RAY_DASHBOARD_ADDRESS=$(DASHBOARD) PATH="$(CURDIR)/$(BIN):$$PATH";
 
-.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser wrk prometheus bench chaos clean
+.PHONY: help install web up down status deploy train demo test lint typecheck unit integration web-test e2e browser wrk prometheus bench chaos clean image podman container-test
 
 help:
 	@echo "make demo   - install, start Ray + MLflow, train $(CONFIG), deploy Serve, predict once"
 	@echo "make test   - lint, types, unit, integration (real Ray/Serve/MLflow/PostgreSQL/S3), web, e2e"
 	@echo "make up | down | status | train CONFIG=iris | deploy | bench | chaos | clean"
+	@echo "make image | container-test   - the image (Dockerfile); compose.yaml run for real"
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -102,7 +103,34 @@ WORKERS ?= 2
 test: install browser wrk prometheus
 	$(MAKE) lint typecheck web-test
 	@echo "pytest order seed: $(SEED) (replay it with: make test SEED=$(SEED))"
-	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED) -n $(WORKERS)
+	$(BIN)/pytest tests -q --durations=15 -p randomly --randomly-seed=$(SEED) -n $(WORKERS) \
+		--ignore=tests/container
+
+# The image (Dockerfile, README "Deploy"): the wheelhouse from this venv's pip (this machine's
+# own package index settings), then the build, by docker when its engine answers, else podman.
+# BASE / NODE_BASE replace the Dockerfile's bases; CA gives npm a TLS proxy's CA bundle.
+IMAGE ?= localhost/rayline:0.1.0
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+comma := ,
+
+image: $(VENV)/.installed
+	rm -rf .rayline/wheelhouse
+	$(BIN)/pip wheel -q --disable-pip-version-check --wheel-dir .rayline/wheelhouse . setuptools \
+		2> >(grep -v "^WARNING: Location" >&2)
+	rm -f .rayline/wheelhouse/rayline-*.whl
+	$(ENGINE) build -q -t $(IMAGE) $(if $(BASE),--build-arg BASE=$(BASE)) \
+		$(if $(NODE_BASE),--build-arg NODE_BASE=$(NODE_BASE)) $(if $(CA),--secret id=ca$(comma)src=$(CA)) .
+
+# Podman (no Docker engine here), runc, and mmdebstrap for the test's base images.
+podman:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null; \
+	  else echo "error: install Debian's podman, runc and mmdebstrap (sudo apt-get install podman runc mmdebstrap)"; exit 1; fi; }
+
+# compose.yaml for real (tests/container): the image on a Debian base made here, the stack with
+# an extra Ray worker, a training job, a deploy, a prediction; then nothing left behind.
+container-test: install podman
+	$(BIN)/pytest tests/container -q -p no:randomly
 
 # The serving benchmark's load generator (C, so it does not eat the CPU it measures) and its
 # MLServer peer, in a venv of its own with this venv's scikit-learn, numpy and pandas (the

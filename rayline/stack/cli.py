@@ -1,6 +1,7 @@
 """The local stack: a Ray head and an MLflow tracking server, started and stopped idempotently.
 
     python -m rayline.stack up | mlflow | down | status | admin-key | wait-ready | try
+    python -m rayline.stack mlflow-server    (MLflow in the foreground: a container's command)
     python -m rayline.stack keys add | revoke | list     (`rayline.stack.keys`)
     python -m rayline.stack backup PATH | restore PATH [--force]   (`.backup`, `.restore`)
 
@@ -20,10 +21,10 @@ from typing import Any
 from rayline.keys import admin_key
 from rayline.settings import get_settings
 from rayline.stack import backup, keys, restore
-from rayline.stack.services import down, status_text, up, up_mlflow
+from rayline.stack.services import down, serve_mlflow, status_text, up, up_mlflow
 from rayline.stack.smoke import try_prediction, wait_ready
 
-COMMANDS = ("up", "mlflow", "down", "status", "admin-key", "wait-ready", "try")
+COMMANDS = ("up", "mlflow", "mlflow-server", "down", "status", "admin-key", "wait-ready", "try")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         up(settings)
     elif args.command == "mlflow":
         up_mlflow(settings)
+    elif args.command == "mlflow-server":
+        serve_mlflow(settings)
     elif args.command == "down":
         down(settings)
     elif args.command == "wait-ready":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 from rayline.keys import key_id, key_record, new_key, parse_keys, read_keys
 from rayline.priority import yield_control_plane
@@ -76,6 +77,23 @@ def launch_mlflow(settings: Settings) -> subprocess.Popen[bytes] | None:
     few seconds to answer, which `mlflow_ready` waits for."""
     if answers(f"{settings.tracking_uri}/health"):
         return None
+    cmd, env = mlflow_command(settings)
+    with (settings.logs_dir / "mlflow.log").open("ab") as out:
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+def serve_mlflow(settings: Settings) -> NoReturn:
+    """`mlflow server` in the foreground, as a container's main process (compose.yaml): the
+    artifact bucket first, then the server replaces this process."""
+    cmd, env = mlflow_command(settings)
+    os.execvpe(cmd[0], cmd, env)  # noqa: S606 - argv from settings, no shell
+
+
+def mlflow_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """`mlflow server` for these settings and its environment, once its database is named
+    and its artifact store exists."""
     if settings.mode == "production" and settings.mlflow_backend_uri is None:
         raise SystemExit(
             f"no MLflow server answers at {settings.tracking_uri} and RAYLINE_MODE=production "
@@ -108,10 +126,7 @@ def launch_mlflow(settings: Settings) -> subprocess.Popen[bytes] | None:
         # Through the environment, not argv: a database password stays out of `ps`.
         "MLFLOW_BACKEND_STORE_URI": settings.backend_uri,
     }
-    with (settings.logs_dir / "mlflow.log").open("ab") as out:
-        return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+    return cmd, env
 
 
 def mlflow_ready(settings: Settings, process: subprocess.Popen[bytes]) -> None:
