@@ -9,6 +9,8 @@ ships:
 
 - Ray Serve renders the stats page and Prometheus listeners as `bind *:<port>` and
   `bind :<port>`, every interface, with no setting to change that: they are bound to 127.0.0.1.
+  The ingress's own frontends (`SERVE_FRONTENDS`) follow serve_config.yaml's `http_options.host`
+  (`*` for 0.0.0.0: a container's or a cluster head's ingress) and are left as rendered.
 - Ray Serve sets no limit on the connections HAProxy opens to one replica, so under overload
   every request waits inside the replica's event loop, where Serve's admission control does not
   see it yet: latency grows without bound, the replica answers its health checks after the
@@ -72,9 +74,22 @@ REDIRECT_FRONTEND = "rayline_https_redirect"
 """The listener `enable_tls` adds for plain HTTP: every request gets a 301 to HTTPS."""
 
 
+SERVE_FRONTENDS = frozenset({"http_frontend", "grpc_frontend"})
+"""The frontends whose bind address is Serve's `http_options.host`, which the user chose."""
+
+
 def pin_to_loopback(config: str) -> str:
-    """The config with every `bind :port` / `bind *:port` bound to 127.0.0.1 instead."""
-    return _HOSTLESS_BIND.sub(r"\g<1>127.0.0.1:\g<2>", config)
+    """The config with every `bind :port` / `bind *:port` outside `SERVE_FRONTENDS` bound to
+    127.0.0.1 instead."""
+    lines, section = [], ""
+    for line in config.splitlines(keepends=True):
+        header = _SECTION.match(line)
+        if header:
+            section = header.group(2)
+        if section not in SERVE_FRONTENDS:
+            line = _HOSTLESS_BIND.sub(r"\g<1>127.0.0.1:\g<2>", line)
+        lines.append(line)
+    return "".join(lines)
 
 
 def limit_replicas(config: str, error_file: Path) -> str:

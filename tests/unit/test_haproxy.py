@@ -31,6 +31,16 @@ def test_hostless_binds_are_pinned_to_loopback_and_explicit_hosts_kept() -> None
     assert haproxy.pin_to_loopback(pinned) == pinned
 
 
+def test_the_ingress_frontends_keep_the_host_serve_config_asks_for() -> None:
+    """`http_options.host: 0.0.0.0` (a container's or a cluster head's ingress) renders the
+    ingress frontends as `*`: they stay on every interface; the stats page does not."""
+    everywhere = CONFIG.replace("bind 127.0.0.1:8000", "bind *:8000") + (
+        "frontend grpc_frontend\n    bind *:9000 proto h2\n"
+    )
+    binds = re.findall(r"bind (\S+)", haproxy.pin_to_loopback(everywhere))
+    assert binds == ["127.0.0.1:9101", "*:8000", "127.0.0.1:8404", "*:9000"]
+
+
 def test_every_hostless_bind_in_ray_serves_template_is_pinned() -> None:
     # Ray Serve's own template: a new all-interfaces listener in a Ray upgrade shows up here.
     text = re.sub(r"\{\{ config\.(\w+_port) \}\}", "1234", HAPROXY_CONFIG_TEMPLATE)
