@@ -60,7 +60,7 @@ def yield_control_plane(pids: Iterable[int], niceness: int) -> list[int]:
     found = []
     for pid in pids:
         argv = procfs.argv(pid)
-        if argv and is_control_plane(argv):
+        if is_control_plane(argv):
             lower_priority(niceness, pid)
             found.append(pid)
     return found

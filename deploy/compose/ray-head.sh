@@ -8,7 +8,7 @@ set -eu
 rm -f /tmp/serve-started
 trap 'ray stop --force; exit 0' TERM INT
 ray start --head --block --port=6379 --dashboard-host=0.0.0.0 \
-    --num-cpus="${RAY_HEAD_CPUS:-2}" --disable-usage-stats &
+    --num-cpus="${RAY_HEAD_CPUS:-2}" --object-store-memory=1000000000 --disable-usage-stats &
 ray_pid=$!
 until ray health-check --address 127.0.0.1:6379 2>/dev/null; do
     kill -0 "$ray_pid" 2>/dev/null || exit 1

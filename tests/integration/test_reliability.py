@@ -245,7 +245,7 @@ def test_rays_control_plane_yields_the_cpu_to_the_replicas(serving: Stack) -> No
     control = []
     for pid in serving.pids():
         argv = procfs.argv(pid)
-        if argv and is_control_plane(argv):
+        if is_control_plane(argv):
             control.append((argv[0][:60], procfs.nice(pid)))
     assert len(control) >= 3, control  # the dashboard head, a module or more, the agent
     wanted = serving.settings.control_plane_niceness

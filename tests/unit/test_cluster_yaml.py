@@ -127,6 +127,7 @@ def test_every_node_serves_as_make_up_does(config: dict[str, Any], tmp_path: Pat
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
         "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        "RAY_worker_niceness",  # replicas at normal priority, as on the local head
     ]
     for key in ("head_start_ray_commands", "worker_start_ray_commands"):
         commands = _commands(config[key])
