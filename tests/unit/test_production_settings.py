@@ -181,3 +181,26 @@ def test_production_never_starts_mlflow_on_the_default_sqlite_file(
     monkeypatch.setenv("RAYLINE_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing answers
     with pytest.raises(SystemExit, match="set RAYLINE_MLFLOW_BACKEND_URI"):
         start_mlflow(Settings(home=tmp_path))
+
+
+def test_a_containers_mlflow_server_listens_where_told_with_its_database_out_of_argv(
+    tmp_path: Path,
+) -> None:
+    """`rayline-stack mlflow-server` (compose.yaml) runs this command in the foreground."""
+    from rayline.stack.services import mlflow_command
+
+    secret = "postgresql://rayline:s3cret@postgres:5432/mlflow_db"
+    settings = Settings(
+        home=tmp_path,
+        mlflow_host="0.0.0.0",  # noqa: S104 - inside a container, published on loopback
+        mlflow_backend_uri=secret,
+        mlflow_artifacts_destination=str(tmp_path / "artifacts"),
+    )
+    cmd, env = mlflow_command(settings)
+    assert cmd[1:2] == ["server"]
+    assert cmd[cmd.index("--host") + 1] == settings.mlflow_host
+    assert cmd[cmd.index("--port") + 1] == str(settings.mlflow_port)
+    assert not [arg for arg in cmd if "s3cret" in arg]
+    assert "s3cret" in settings.backend_uri
+    assert env["MLFLOW_BACKEND_STORE_URI"] == settings.backend_uri  # the password is here only
+    assert (tmp_path / "artifacts").is_dir()  # the local artifact store exists before it starts
