@@ -101,3 +101,5 @@ def test_the_ray_pods_read_the_shared_secret_and_mlflow() -> None:
             assert container["image"] == "rayline:0.1.0"
             assert env["RAYLINE_MLFLOW_TRACKING_URI"] == "http://rayline-mlflow:5050"
             assert env["RAYLINE_MODE"] == "production"
+        # Ray 2.60's token auth: KubeRay hands the token to the pods and uses it itself.
+        assert cluster["authOptions"] == {"mode": "token", "secretName": "rayline-ray-token"}
