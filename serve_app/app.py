@@ -14,13 +14,12 @@ from ray.serve import Application
 
 from serve_app.ingress import Ingress
 from serve_app.metrics import Metrics
-from serve_app.scheduler import Scheduler
 from serve_app.schemas import AppArgs
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Ingress (which holds the predictor) + Metrics + the Scheduler, configured by validated
-    builder args."""
+    """Ingress (which holds the predictor) + Metrics (which runs the scheduler), configured by
+    validated builder args."""
     validated = AppArgs.model_validate(args)
     schedules = [s.model_dump(mode="json") for s in validated.schedules]
     # One monitoring config per model name: the first entry of a name serving it wins.
@@ -28,11 +27,6 @@ def build_app(args: dict[str, Any]) -> Application:
     for model in validated.models:
         monitoring.setdefault(model.name, model.monitoring.model_dump(mode="json"))
     # The decorators turn these classes into Serve deployments, which mypy cannot see.
-    metrics = Metrics.bind(monitoring)  # type: ignore[attr-defined]
-    app: Application = Ingress.bind(  # type: ignore[attr-defined]
-        metrics,
-        validated.model_dump(mode="json"),
-        # The scheduler reads the monitoring reports for its on_drift schedules.
-        Scheduler.bind(schedules, validated.scheduler_tick_s, metrics),  # type: ignore[attr-defined]
-    )
+    metrics = Metrics.bind(monitoring, schedules, validated.scheduler_tick_s)  # type: ignore[attr-defined]
+    app: Application = Ingress.bind(metrics, validated.model_dump(mode="json"))  # type: ignore[attr-defined]
     return app

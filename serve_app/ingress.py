@@ -46,7 +46,7 @@ class Ingress:
     """The ingress replica: builds the `Context` and the app; flushes the request counters."""
 
     async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
-        self, metrics: Any, args: dict[str, Any], scheduler: Any = None
+        self, metrics: Any, args: dict[str, Any]
     ) -> None:
         settings = get_settings()
         store = await asyncio.to_thread(open_store, settings)
@@ -61,7 +61,6 @@ class Ingress:
             jobs=Jobs(settings),
             predictor=Predictor(),
             metrics=metrics.options(),
-            scheduler=None if scheduler is None else scheduler.options(),
             audit=AuditLog(store.engine),
         )
         self.context.predictor.unmonitored = {

@@ -28,6 +28,7 @@ from rayline.state import open_store
 from rayline.state.predictions import PredictionLog
 from serve_app._ray_patches import available_resources_per_node
 from serve_app.jobs import Jobs, enum_text, reap_orphaned_runs
+from serve_app.scheduler import Scheduler
 
 log = logging.getLogger("ray.serve")
 WRITE_INTERVAL_S = 1.0
@@ -102,15 +103,22 @@ def serve_state() -> dict[str, Any]:
 
 @serve.deployment(name="Metrics", num_replicas=1, max_ongoing_requests=64)
 class Metrics:
-    """One replica that owns the counters and caches cluster state for a few seconds."""
+    """One replica on the head: owns the counters, caches cluster state for a few seconds,
+    keeps the monitoring state and runs the cluster's scheduler (`serve_app/scheduler.py`)."""
 
     def __init__(
-        self, monitoring: dict[str, dict[str, Any]] | None = None, reap_interval_s: float = 15.0
+        self,
+        monitoring: dict[str, dict[str, Any]] | None = None,
+        schedules: list[dict[str, Any]] | None = None,
+        scheduler_tick_s: float = 5.0,
+        reap_interval_s: float = 15.0,
     ) -> None:
         self.core = MetricsCore()
         self.settings = get_settings()
         configs = {k: MonitoringConfig.model_validate(v) for k, v in (monitoring or {}).items()}
         self.monitor = Monitor(configs, None)
+        # on_drift schedules read the monitoring reports of this same replica.
+        self.scheduler = Scheduler(schedules or [], scheduler_tick_s, self.monitor.report)
         self._cluster: tuple[float, dict[str, Any]] | None = None
         loop = asyncio.get_running_loop()
         self._reaper = loop.create_task(self._reap(reap_interval_s))
@@ -186,10 +194,18 @@ class Metrics:
         self._cluster = (time.monotonic(), state)
         return state
 
+    async def schedules(
+        self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
+    ) -> tuple[int, Any]:
+        """A /v1/schedules call (`SchedulesApi`): (HTTP status, JSON body)."""
+        return await self.scheduler.api(op, name, body, page)
+
     async def prometheus(self) -> str:
+        """Request, cluster and monitoring families, then the schedules'."""
         try:
             cluster = await self.cluster()
         except OSError:
             cluster = None
         reports = await asyncio.to_thread(self.monitor.samples)
-        return exposition([*self.core.families(cluster), *monitoring_families(reports)])
+        text = exposition([*self.core.families(cluster), *monitoring_families(reports)])
+        return text + await self.scheduler.prometheus()

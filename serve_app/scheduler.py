@@ -1,9 +1,11 @@
-"""Scheduler deployment: the cluster's one scheduler. It ticks the schedule engine, owns the
-state database (the ingress's /v1/schedules routes call it), submits Ray Jobs, calls webhooks
-and exports the schedules' Prometheus metrics.
+"""The cluster's one scheduler. It ticks the schedule engine, keeps the schedules in the state
+database (the ingress's /v1/schedules routes call it), submits Ray Jobs, calls webhooks and
+exports the schedules' Prometheus metrics.
 
-A single replica (`num_replicas: 1` in serve_config.yaml); should Serve briefly run two during a
-redeploy, the deterministic submission ids and the unique run records keep each tick to one job.
+The Metrics deployment hosts it (`serve_app/metrics.py`): one replica on the head, the other
+writer of the state database, so the scheduler costs no process of its own. Should Serve briefly
+run two replicas during a redeploy, the deterministic submission ids and the unique run records
+keep each tick to one job.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import shlex
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from ray import serve
 
 from rayline.config import CONFIG_DIR, load_config
 from rayline.exposition import exposition
@@ -214,24 +216,24 @@ class SchedulesApi:
         raise ValueError(f"unknown scheduler operation {op}")
 
 
-MONITORING_TIMEOUT_S = 30.0
-"""How long an on_drift check waits for the Metrics deployment's report."""
-
-
-@serve.deployment(name="Scheduler", num_replicas=1, ray_actor_options={"num_cpus": 0})
 class Scheduler:
+    """The engine on an interval, and the /v1/schedules calls over it. `monitoring(model)` is
+    the monitoring report that on_drift schedules read (called from the tick's thread)."""
+
     def __init__(
-        self, schedules: list[dict[str, Any]], tick_s: float = 5.0, metrics: Any = None
+        self,
+        schedules: list[dict[str, Any]],
+        tick_s: float,
+        monitoring: Callable[[str], dict[str, Any]],
     ) -> None:
         self.settings: Settings = get_settings()
         self.tick_s = tick_s
-        self.metrics = metrics
         self.engine = Engine(
             open_store(self.settings),
             RayJobRunner(Jobs(self.settings)),
             self.settings,
             notify=self._notify,
-            monitoring=None if metrics is None else self._monitoring,
+            monitoring=monitoring,
         )
         self.engine.sync_declared([ScheduleSpec.model_validate(s) for s in schedules])
         self.schedules = SchedulesApi(self.engine)
@@ -244,14 +246,6 @@ class Scheduler:
             except Exception:  # a broken tick must not end the scheduler; the next one retries
                 log.exception("scheduler tick failed")
             await asyncio.sleep(self.tick_s)
-
-    def _monitoring(self, model: str) -> dict[str, Any]:
-        """The Metrics deployment's monitoring report of `model` (called from the tick's
-        thread, where a blocking handle call is allowed)."""
-        report: dict[str, Any] = self.metrics.monitoring.remote(model).result(
-            timeout_s=MONITORING_TIMEOUT_S
-        )
-        return report
 
     def _notify(self, spec: ScheduleSpec, run: RunRecord) -> None:
         if spec.webhook_url is None:

@@ -25,7 +25,7 @@ with `serve deploy`, then runs:
 8. gcs_kill: the head's gcs_server SIGKILLed under load at 0.5·C from clients that do not
    retry and started again 20 s later from its own argv and environment (its state is in
    Redis): success rate, `gcs_recovery_s` (kill → a `ray job submit` succeeds), Serve and the
-   Scheduler answering again, every model version and schedule still there;
+   scheduler answering again, every model version and schedule still there;
 9. stores: PostgreSQL restarted while a job registers, S3 down while an alias moves, a full
    artifact store, and a backup wiped and restored (bench/chaos/stores.py: each needs a stack
    of its own, so each is a pytest test, run here in a child pytest and reported as a key).

@@ -243,7 +243,7 @@ def _job_submits(stack: ChaosStack) -> bool:
 
 
 def _serve_recovered(stack: ChaosStack) -> bool:
-    """Serve answers /ready 200 and the Scheduler deployment answers (GET /v1/schedules)."""
+    """Serve answers /ready 200 and the scheduler answers (GET /v1/schedules)."""
     return (
         stack.serve_app().get("status") == "RUNNING"
         and stack.http("GET", "/ready", key=None, timeout=10)[0] == 200

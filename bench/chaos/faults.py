@@ -15,7 +15,7 @@ from rayline import procfs
 from rayline import stack as stack_module
 from rayline.training import parse_events
 
-DEPLOYMENTS = ("Ingress", "Metrics", "Scheduler")
+DEPLOYMENTS = ("Ingress", "Metrics")
 
 
 # --- replicas --------------------------------------------------------------------------------

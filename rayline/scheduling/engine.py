@@ -1,8 +1,9 @@
 """The scheduler's decisions over time: fire due schedules, follow their runs, retry, time out.
 
 `Engine` owns the state database (schedules and run history) and talks to Ray through a
-`JobRunner`, so a unit test drives it with a fake clock and a fake runner. The Serve deployment
-`serve_app.scheduler.Scheduler` calls `tick()` on an interval and forwards the API calls.
+`JobRunner`, so a unit test drives it with a fake clock and a fake runner.
+`serve_app.scheduler.Scheduler` (in the Metrics deployment) calls `tick()` on an interval and
+forwards the API calls.
 
 Exactly once: a tick's run is written to the database under its deterministic submission id
 before the job is submitted with that id, so neither a second scheduler, nor a crash between the

@@ -50,11 +50,10 @@ class Context:
     predictor: Any
     """This replica's models (`serve_app.predictor.Predictor`): `.predict(...)`, `.status(...)`."""
     metrics: Any
-    """Metrics handle: `.ingest`, `.cluster`, `.timeseries`, `.prometheus` (`.remote()`)."""
+    """Metrics handle: `.ingest`, `.cluster`, `.timeseries`, `.prometheus`, `.schedules`
+    (`.remote()`)."""
     audit: AuditLog | None = None
     """Where admin actions are recorded (the state database); None: nowhere."""
-    scheduler: Any | None = None
-    """Scheduler handle, where the application has one."""
     limiter: RateLimiter = field(default_factory=RateLimiter)
     """The per-key rate limits' token buckets of this replica."""
     delta: Delta = field(default_factory=Delta)

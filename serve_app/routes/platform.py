@@ -99,8 +99,6 @@ async def timeseries(ctx: Context, request: Request) -> Response:
 
 async def prometheus(ctx: Context, request: Request) -> Response:
     text = await ctx.metrics.prometheus.remote()
-    if ctx.scheduler is not None:
-        text += await ctx.scheduler.prometheus.remote()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

@@ -1,5 +1,6 @@
-"""Schedules: training runs that start by themselves. Every route asks the Scheduler deployment,
-the one owner of the state database; it answers (status, body) with its domain errors mapped."""
+"""Schedules: training runs that start by themselves. Every route asks the cluster's one
+scheduler, which the Metrics deployment runs (`serve_app/scheduler.py`); it answers
+(status, body) with its domain errors mapped."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class ScheduleChanges(RootModel[dict[str, Any]]):
     """Any fields of a schedule but its name; a new trigger replaces the old one."""
 
 
-# --- the contract: query and response models (the Scheduler's `SchedulesApi` builds the bodies)
+# --- the contract: query and response models (the scheduler's `SchedulesApi` builds the bodies)
 class RecentRunsQuery(Query):
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     """How many runs."""
@@ -87,10 +88,8 @@ def _page(request: Request) -> tuple[int, int]:
 async def _ask(
     request: Request, ctx: Context, op: str, body: Any = None, page: tuple[int, int] = (50, 0)
 ) -> Response:
-    if ctx.scheduler is None:
-        raise HttpError(404, "this application runs no scheduler")
     name = request.path_params.get("name", "")
-    status, payload = await ctx.scheduler.api.remote(op, name, body, page)
+    status, payload = await ctx.metrics.schedules.remote(op, name, body, page)
     if status >= 400:
         raise HttpError(status, payload["detail"])
     return JSONResponse(payload, status_code=status)

@@ -202,7 +202,7 @@ def test_serve_config_serves_only_the_benchmark_models_with_the_shipped_settings
     assert app["import_path"] == "serve_app.app:build_app"
     shipped = yaml.safe_load(SERVE_CONFIG.read_text())["applications"][0]["deployments"]
     assert app["deployments"] == shipped  # replicas, batch sizes, user_config as shipped
-    assert {"Ingress", "Metrics", "Scheduler"} == {d["name"] for d in app["deployments"]}
+    assert {"Ingress", "Metrics"} == {d["name"] for d in app["deployments"]}
     assert config["http_options"]["port"] == 8100
 
 

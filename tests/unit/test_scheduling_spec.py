@@ -199,7 +199,11 @@ def test_the_shipped_serve_config_schedules_are_valid() -> None:
     args = AppArgs.model_validate(config["applications"][0]["args"])
     assert [s.name for s in args.schedules] == ["nightly-breast-cancer"]
     deployments = {d["name"]: d for d in config["applications"][0]["deployments"]}
-    assert deployments["Scheduler"]["num_replicas"] == 1
+    # One scheduler per cluster: the Metrics deployment runs it, one replica on the head.
+    assert "Scheduler" not in deployments
+    metrics = deployments["Metrics"]
+    assert metrics["num_replicas"] == 1 and "autoscaling_config" not in metrics
+    assert "node:__internal_head__" in metrics["ray_actor_options"]["resources"]
 
 
 def test_a_drift_trigger_is_described_in_words() -> None:

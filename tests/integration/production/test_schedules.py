@@ -91,14 +91,15 @@ def test_ticks_fire_exactly_once_through_a_killed_scheduler_and_a_redeploy(
         first = wait_until(
             lambda: run_where(cluster, name, trigger="every"), 90, "the first tick's run"
         )[-1]
-        # Kill the scheduler while its run is going: the restarted one follows it to the end.
-        victims = wait_until(lambda: cluster.replica_pids("Scheduler"), 30, "the Scheduler replica")
+        # Kill the scheduler (the Metrics replica runs it) while its run is going: the restarted
+        # one follows it to the end.
+        victims = wait_until(lambda: cluster.replica_pids("Metrics"), 30, "the Metrics replica")
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         wait_until(
-            lambda: cluster.replica_pids("Scheduler") - victims,
+            lambda: cluster.replica_pids("Metrics") - victims,
             90,
-            "Serve to restart the Scheduler",
+            "Serve to restart the Metrics replica",
         )
         done = wait_until(lambda: ended(cluster, name, first["id"]), 180, "the first run to end")
         assert done["status"] == "succeeded" and done["outcome"] == "promoted", done

@@ -19,6 +19,7 @@ from tests.promtext import samples, types, value
 from tests.unit.routes.fakes import (
     ADMIN,
     PREDICT,
+    FakeMetrics,
     Handle,
     covers,
     make_context,
@@ -29,18 +30,21 @@ SPEC = {"name": "iris", "dataset": {"source": "iris"}, "estimators": {"linear": 
 NIGHTLY = {"name": "nightly", "spec": SPEC, "cron": "0 2 * * *", "timezone": "Europe/Madrid"}
 
 
-class FakeScheduler:
-    """The Scheduler deployment's two methods over a real engine."""
+class MetricsWithScheduler(FakeMetrics):
+    """The Metrics deployment's scheduler methods over a real engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, home: Path, engine: Engine) -> None:
+        super().__init__(home)
         self.engine = engine
-        self.schedules = SchedulesApi(engine)
+        self.api = SchedulesApi(engine)
 
-    async def api(self, op: str, name: str, body: Any, page: tuple[int, int]) -> tuple[int, Any]:
-        return await self.schedules.api(op, name, body, page)
+    async def schedules(
+        self, op: str, name: str, body: Any, page: tuple[int, int]
+    ) -> tuple[int, Any]:
+        return await self.api.api(op, name, body, page)
 
     async def prometheus(self) -> str:
-        return prometheus_text(self.engine)
+        return await super().prometheus() + prometheus_text(self.engine)
 
 
 @pytest.fixture
@@ -57,7 +61,7 @@ def engine(tmp_path: Path, ray: FakeRay) -> Engine:
 @pytest.fixture
 def ctx(tmp_path: Path, engine: Engine) -> Context:
     context = make_context(tmp_path)
-    context.scheduler = Handle(FakeScheduler(engine))
+    context.metrics = Handle(MetricsWithScheduler(tmp_path, engine))
     return context
 
 
