@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +33,7 @@ from rayline.monitoring.profile import Profile, reference_profile
 from rayline.registry import ColumnSpec, LoadedModel, RegistryError
 from rayline.request_metrics import Delta
 from rayline.rows import Rows
+from rayline.scheduling.engine import Engine
 from rayline.settings import Settings
 from rayline.state import StateStore, open_store
 from rayline.state.access import AuditLog
@@ -41,7 +43,9 @@ from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.predictor import Slot, failure_info
 from serve_app.routes import ENDPOINTS
+from serve_app.scheduler import SchedulesApi, prometheus_text
 from serve_app.schemas import AppArgs, BenchmarkRequest, JobRequest
+from tests.unit.test_scheduling_engine import FakeRay
 
 ADMIN_KEY = "admin-key"
 PREDICT_KEY = "predict-key"
@@ -186,15 +190,25 @@ class FakePredictor:
 
 
 class FakeMetrics:
-    """The Metrics deployment's methods; monitoring is the real `Monitor` over a SQLite state
+    """The Metrics deployment's methods; monitoring is the real `Monitor` and the schedules the
+    real `SchedulesApi` and engine (Ray faked: `FakeRay`, the clock fixed) over a SQLite state
     database in the test's folder."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, engine: Engine | None = None) -> None:
         self.ingested: list[Delta] = []
         self.minutes: list[float] = []
         self.fail = False
         store = StateStore(f"sqlite:///{home / 'state.db'}")
         self.monitor = Monitor({}, PredictionLog(store.engine))
+        self.engine = engine or Engine(
+            store, FakeRay(), Settings(), lambda: datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+        )
+        self.schedules_api = SchedulesApi(self.engine)
+
+    async def schedules(
+        self, op: str, name: str, body: Any, page: tuple[int, int]
+    ) -> tuple[int, Any]:
+        return await self.schedules_api.api(op, name, body, page)
 
     async def ingest(self, delta: Delta) -> None:
         self.ingested.append(delta)
@@ -234,9 +248,12 @@ class FakeMetrics:
         }
 
     async def prometheus(self) -> str:
-        """The real exposition of the monitoring families, after a fixed request counter."""
-        return "rayline_requests_total 3\n" + exposition(
-            monitoring_families(self.monitor.samples())
+        """The real exposition of the monitoring families, after a fixed request counter, and
+        the schedules' families."""
+        return (
+            "rayline_requests_total 3\n"
+            + exposition(monitoring_families(self.monitor.samples()))
+            + prometheus_text(self.engine)
         )
 
 

@@ -14,7 +14,7 @@ from rayline.scheduling.engine import Engine
 from rayline.settings import Settings
 from rayline.state import StateStore
 from serve_app.http.app import Context
-from serve_app.scheduler import RayJobRunner, SchedulesApi, prometheus_text
+from serve_app.scheduler import RayJobRunner
 from tests.promtext import samples, types, value
 from tests.unit.routes.fakes import (
     ADMIN,
@@ -28,23 +28,6 @@ from tests.unit.test_scheduling_engine import FakeRay
 
 SPEC = {"name": "iris", "dataset": {"source": "iris"}, "estimators": {"linear": {}}}
 NIGHTLY = {"name": "nightly", "spec": SPEC, "cron": "0 2 * * *", "timezone": "Europe/Madrid"}
-
-
-class MetricsWithScheduler(FakeMetrics):
-    """The Metrics deployment's scheduler methods over a real engine."""
-
-    def __init__(self, home: Path, engine: Engine) -> None:
-        super().__init__(home)
-        self.engine = engine
-        self.api = SchedulesApi(engine)
-
-    async def schedules(
-        self, op: str, name: str, body: Any, page: tuple[int, int]
-    ) -> tuple[int, Any]:
-        return await self.api.api(op, name, body, page)
-
-    async def prometheus(self) -> str:
-        return await super().prometheus() + prometheus_text(self.engine)
 
 
 @pytest.fixture
@@ -61,7 +44,7 @@ def engine(tmp_path: Path, ray: FakeRay) -> Engine:
 @pytest.fixture
 def ctx(tmp_path: Path, engine: Engine) -> Context:
     context = make_context(tmp_path)
-    context.metrics = Handle(MetricsWithScheduler(tmp_path, engine))
+    context.metrics = Handle(FakeMetrics(tmp_path, engine))
     return context
 
 
