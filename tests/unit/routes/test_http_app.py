@@ -145,6 +145,26 @@ def test_huge_integers_are_refused_before_parsing(client: TestClient) -> None:
     assert response.json() == {"detail": "body holds an integer beyond 1e300"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A lone surrogate and UTF-16: JSON the standard library reads, pydantic's parser not.
+        b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "note": "\\ud800"}',
+        '{"instances": [[5.1, 3.5, 1.4, 0.2]], "note": 1}'.encode("utf-16"),
+        # 302 digits inside a string: not a number, so not refused as one.
+        b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "note": "' + b"7" * 302 + b'"}',
+    ],
+)
+def test_bodies_the_fast_parser_refuses_get_the_standard_librarys_answer(
+    client: TestClient, body: bytes
+) -> None:
+    headers = {**PREDICT, "Content-Type": "application/json"}
+    response = client.post("/predict", content=body, headers=headers)
+    # Parsed as JSON either way: the unknown field is what the answer names.
+    assert response.status_code == 422, response.text
+    assert "note" in response.json()["detail"]
+
+
 def test_invalid_bodies_name_the_field_but_not_the_value(client: TestClient) -> None:
     response = client.post("/predict", json={"rows": ["secret-value"]}, headers=PREDICT)
     assert response.status_code == 422
