@@ -93,18 +93,32 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 _REPORTS: list[pytest.TestReport] = []
+_BUSY: dict[tuple[str, str], list[float]] = {}
+"""(worker, stack group or "other") → [first start, last stop, seconds of setup+call+teardown]."""
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Every test's call phase, with its worker and wall-clock span (for the failure timeline)."""
+    """Every test's call phase, with its worker and wall-clock span (for the failure timeline);
+    every phase's span, by worker and stack group (for the time each group takes)."""
     if report.when == "call" or (report.when == "setup" and report.failed):
         _REPORTS.append(report)
+    key = (_worker(report), stack_group(report.nodeid) or "other")
+    span = _BUSY.setdefault(key, [report.start, report.stop, 0.0])
+    span[0], span[1] = min(span[0], report.start), max(span[1], report.stop)
+    span[2] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """For each failed test: when it ran, on which worker, and every test whose span overlapped
-    it on either worker, so that a failure caused by another test's fault (a stopped server,
-    a killed replica) names that test."""
+    """Where the suite's time went, by worker and stack group. For each failed test: when it
+    ran, on which worker, and every test whose span overlapped it on either worker, so that a
+    failure caused by another test's fault (a stopped server, a killed replica) names that
+    test."""
+    if _BUSY:
+        terminalreporter.section("time by worker and stack group (UTC)")
+        for (where, group), (start, stop, busy) in sorted(_BUSY.items(), key=lambda i: i[1][0]):
+            terminalreporter.line(
+                f"[{where}] {group}: {_clock(start)}-{_clock(stop)}, {busy:.0f} s in its tests"
+            )
     failed = [r for r in _REPORTS if r.failed]
     if not failed:
         return
@@ -116,11 +130,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 terminalreporter.line(f"  overlapped {_span(other)}")
 
 
-def _span(report: pytest.TestReport) -> str:
-    def clock(t: float) -> str:
-        return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%H:%M:%S")
+def _clock(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%H:%M:%S")
 
-    worker = getattr(getattr(report, "node", None), "gateway", None)
-    where = getattr(worker, "id", "main")
-    span = f"{clock(report.start)}-{clock(report.stop)}"
-    return f"{span} [{where}] {report.nodeid} ({report.outcome})"
+
+def _worker(report: pytest.TestReport) -> str:
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    return str(getattr(gateway, "id", "main"))
+
+
+def _span(report: pytest.TestReport) -> str:
+    span = f"{_clock(report.start)}-{_clock(report.stop)}"
+    return f"{span} [{_worker(report)}] {report.nodeid} ({report.outcome})"
