@@ -12,10 +12,10 @@ import logging
 from typing import Any
 
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
 
 from rayline.errors import MODEL_RETRY_AFTER_S, RaylineError
 from rayline.registry import RegistryError
+from serve_app.http.responses import JSONResponse
 
 log = logging.getLogger("ray.serve")
 

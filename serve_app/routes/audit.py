@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from serve_app.http.endpoint import Answer, Endpoint, Query
 from serve_app.http.errors import HttpError
+from serve_app.http.responses import JSONResponse
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

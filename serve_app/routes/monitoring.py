@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rayline.config import Strict
 from serve_app.http.endpoint import Answer, Endpoint, Scalar
 from serve_app.http.errors import HttpError
+from serve_app.http.responses import JSONResponse
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from rayline.config import BUILTIN_DATASETS
 from rayline.estimators import TASKS, families_for
 from rayline.scoring import METRICS
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import HttpError
+from serve_app.http.responses import JSONResponse
 from serve_app.jobs import shipped_configs
 from serve_app.routes.platform_schemas import (
     BenchmarkResults,

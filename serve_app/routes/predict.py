@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rayline.errors import MODEL_RETRY_AFTER_S
 from rayline.estimators import Task
@@ -22,6 +22,7 @@ from rayline.rows import Rows
 from serve_app.http.endpoint import CSV, JSON, Answer, Endpoint, Query, Result, Scalar, Served
 from serve_app.http.errors import HttpError
 from serve_app.http.params import ALIAS_PATTERN, check_alias, is_number, requested_model
+from serve_app.http.responses import JSONResponse
 from serve_app.schemas import PredictRequest
 
 if TYPE_CHECKING:

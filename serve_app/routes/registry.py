@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rayline.keys import Role
 from rayline.registry import FAMILY_TAG, Registry
@@ -17,6 +17,7 @@ from serve_app.http.auth import identify
 from serve_app.http.endpoint import Answer, Endpoint
 from serve_app.http.errors import HttpError
 from serve_app.http.params import requested_model
+from serve_app.http.responses import JSONResponse
 from serve_app.routes.predict import ModelRef, ModelSchema, status_of
 from serve_app.schemas import AliasRequest
 

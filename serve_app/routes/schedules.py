@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, RootModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rayline.scheduling import ScheduleSpec
 from rayline.state import RunRecord
 from serve_app.http.endpoint import Answer, Endpoint, Query
 from serve_app.http.errors import HttpError
+from serve_app.http.responses import JSONResponse
 
 if TYPE_CHECKING:
     from serve_app.http.app import Context

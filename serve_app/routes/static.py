@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
 from serve_app.http.endpoint import Endpoint
 from serve_app.http.errors import error
+from serve_app.http.responses import JSONResponse
 from serve_app.openapi import openapi_document
 
 if TYPE_CHECKING:

@@ -13,12 +13,13 @@ from importlib.metadata import version as installed_version
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rayline.errors import BadRequest
 from rayline.registry import CHAMPION
 from serve_app.http.body import HEADER_LENGTH, Framed
 from serve_app.http.endpoint import JSON, OCTET, Answer, Endpoint, Result, Scalar
+from serve_app.http.responses import JSONResponse
 from serve_app.open_inference import (
     EXTENSIONS,
     Datatype,

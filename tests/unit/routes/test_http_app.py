@@ -17,6 +17,7 @@ from rayline import keys
 from rayline.registry import RegistryError
 from serve_app.http.app import Context, create_app
 from serve_app.http.endpoint import Endpoint
+from serve_app.http.responses import JSONResponse
 from serve_app.routes import ENDPOINTS
 from tests.unit.routes.fakes import (
     ADMIN,
@@ -295,3 +296,9 @@ def test_a_salted_hash_proves_the_key_and_the_id_alone_does_not() -> None:
     assert keys.KeyRing([], [record]).identify(key) == keys.Identity(record.id, "admin")
     with pytest.raises(ValueError, match="rate must be"):
         keys.key_record("predict", "x", key, rate=0)
+
+
+def test_json_answers_hold_only_json_null_for_nan_and_infinities() -> None:
+    response = JSONResponse({"score": float("nan"), "ratio": [float("inf"), 0.5], "name": "ñ"})
+    assert response.body == '{"score":null,"ratio":[null,0.5],"name":"ñ"}'.encode()
+    assert response.headers["content-type"] == "application/json"
