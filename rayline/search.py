@@ -28,13 +28,29 @@ class Candidate:
         return {"index": self.index, "family": self.family, "params": self.params}
 
 
+SIZE_PARAMS = ("n_estimators", "max_iter")
+"""Hyperparameters a fit's time grows in proportion to."""
+
+
 def candidates(config: TrainConfig) -> list[Candidate]:
-    """All configurations the sweep will try, in order."""
+    """All configurations the sweep will try, in order: the largest first (by `SIZE_PARAMS`),
+    so that the short fits fill the sweep's end rather than one long fit running alone while
+    the other CPUs idle (24 forests on two CPUs: the last one ran alone for 11 s)."""
     if config.search.algorithm == "grid":
         found = [(f, p) for f in config.estimators for p in _grid(config.space(f))]
     else:
         found = _random(config)
+    found.sort(key=lambda item: -_size(item[1]))  # stable: equal sizes keep their order
     return [Candidate(i, family, params) for i, (family, params) in enumerate(found)]
+
+
+def _size(params: dict[str, Any]) -> float:
+    size = 1.0
+    for name in SIZE_PARAMS:
+        value = params.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            size *= value
+    return size
 
 
 def _grid(space: dict[str, Any]) -> list[dict[str, Any]]:

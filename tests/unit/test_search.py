@@ -27,6 +27,13 @@ def test_grid_is_the_union_of_per_family_products() -> None:
     assert {"n_estimators": 20, "max_depth": 4} in [c.params for c in found]
 
 
+def test_the_largest_configurations_come_first_the_rest_in_grid_order() -> None:
+    found = candidates(parse_config(_config(algorithm="grid"), "t"))
+    assert [c.params.get("n_estimators") for c in found] == [30, 20, 10, None, None, None, None]
+    knn = [(c.params["n_neighbors"], c.params["weights"]) for c in found if c.family == "knn"]
+    assert knn == [(3, "uniform"), (3, "distance"), (5, "uniform"), (5, "distance")]
+
+
 def test_random_is_seeded_distinct_and_within_bounds() -> None:
     data = _config(num_samples=6)
     data["estimators"] = {
