@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +107,14 @@ def _media_type(content_type: str, endpoint: Endpoint) -> str:
     return media
 
 
-_LONG_DIGITS = re.compile(rb"[0-9]{302}")
-"""A run of digits longer than any integer `_bounded_int` lets through."""
+_DIGITS_AS_ONES = bytes(0x31 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS = b"1" * 302
+"""A run of digits longer than any integer `_bounded_int` lets through, looked for among the
+body's bytes with every digit made a "1" (0.07 ms for 240 KB; a regular expression took 5.6)."""
+
+
+def _long_digits(raw: bytearray) -> bool:
+    return _LONG_DIGITS in raw.translate(_DIGITS_AS_ONES)
 
 
 def _validate(endpoint: Endpoint, raw: bytearray) -> Any:
@@ -119,7 +124,7 @@ def _validate(endpoint: Endpoint, raw: bytearray) -> Any:
     prediction in 1.7 ms instead of 4.9 ms through `json.loads` and `model_validate`. A body
     that parser refuses (invalid JSON, UTF-16, lone surrogates, nesting past 200 levels) or
     that may hold a huge integer takes the standard library's path, whose answers decide."""
-    if endpoint.body is not None and not _LONG_DIGITS.search(raw):
+    if endpoint.body is not None and not _long_digits(raw):
         try:
             return endpoint.body.model_validate_json(raw)
         except ValidationError as exc:
