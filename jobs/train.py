@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import signal
 import sys
@@ -19,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from jobs.trial import trial
 from rayline import datasets
 from rayline.config import ConfigError, TrainConfig, load_config, parse_config, resolve_config_path
 from rayline.datasets import DatasetError
-from rayline.estimators import make_pipeline_for
 from rayline.priority import lower_priority
 from rayline.ray_api import job_metadata, submission_id
 from rayline.registry import Registry
@@ -54,34 +54,6 @@ STOPPING = threading.Event()
 def _now() -> float:
     """Epoch seconds on events, so a reader of the log can time the sweep."""
     return round(time.time(), 3)
-
-
-def trial(
-    config: dict[str, Any],
-    X: pd.DataFrame,
-    y: pd.Series,
-    cv: CrossValidation,
-    every_fold: bool = True,
-    niceness: int = 0,
-) -> None:
-    """Tune trainable: cross-validate one candidate. With `every_fold` (early stopping) the
-    running mean is reported after each fold; otherwise once, after the last fold: each report
-    is a round trip through the driver, and only the scheduler needs the intermediate ones.
-    The trial's worker runs at `niceness` (`Settings.training_niceness`)."""
-    lower_priority(niceness)
-    candidate = config["candidate"]
-    estimator = make_pipeline_for(candidate["family"], cv.task, candidate["params"], cv.seed)  # type: ignore[arg-type]
-    scores: list[float] = []
-    fit_time = 0.0
-    for fold in cv.fold_scores(estimator, X, y):
-        scores.append(fold.score)
-        fit_time += fold.fit_time_s
-        if every_fold or len(scores) == cv.folds:
-            mean = sum(scores) / len(scores)
-            std = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
-            tune.report(
-                {"score": mean, "score_std": std, "fit_time_s": fit_time, "folds_done": len(scores)}
-            )
 
 
 class Progress(tune.Callback):
@@ -229,6 +201,9 @@ def sweep(
         every_fold=config.search.early_stopping,
         niceness=settings.training_niceness,
     )
+    # Tune's own per-trial result files (CSV, JSON, TensorBoard): MLflow has every trial, and
+    # writing them held up the control loop between trials. A user's own setting wins.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     scheduler = None
     if config.search.early_stopping:
         scheduler = ASHAScheduler(

@@ -77,6 +77,21 @@ def test_product_imports_no_harness_and_no_serve_app(modules: list[str]) -> None
     assert imported_forbidden(modules) == {}
 
 
+def test_a_trial_worker_imports_no_mlflow_and_no_job_driver() -> None:
+    """`jobs.trial` is what each trial's worker imports: scikit-learn and Tune, not MLflow."""
+    probe = "import sys, jobs.trial; print(sorted(m for m in sys.modules if m.startswith(("
+    probe += "'mlflow', 'jobs.train', 'rayline.training', 'rayline.registry'))))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout[-2000:]
+
+
 def test_scoring_core_imports_no_ray() -> None:
     """Rows, the signature check and predict run wherever scikit-learn does, Ray or not."""
     core = ["rayline.errors", "rayline.rows", "rayline.inference"]
