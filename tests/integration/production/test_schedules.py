@@ -262,16 +262,16 @@ def test_forbid_skips_a_tick_while_a_run_goes_and_timeout_stops_it(cluster: Stac
 
 def test_invalid_schedules_are_refused_naming_the_field(cluster: Stack) -> None:
     cases = [
-        ({"name": "bad-cron", "config": "iris", "cron": "61 * * * *"}, "cron: minute", "61"),
+        ({"name": "bad-cron", "config": "iris", "cron": "61 * * * *"}, "cron: ", "'61'"),
         (
             {"name": "bad-tz", "config": "iris", "cron": "0 2 * * *", "timezone": "Mars/Base"},
-            "timezone: unknown time zone",
-            "Mars/Base",
+            "timezone: ",
+            "'Mars/Base'",
         ),
         (
             {"name": "bad-config", "config": "no_such_config", "every": "1h"},
-            "config: no_such_config",
-            "no such config file",
+            "config: ",
+            "no_such_config: no such config file",
         ),
     ]
     for body, field, value_or_reason in cases:
