@@ -146,6 +146,7 @@ class Progress(tune.Callback):
             fit_time_s=float(last["fit_time_s"]),
             folds_done=int(last["folds_done"]),
             completed=int(last["folds_done"]) == self.folds,
+            node_id=str(last.get("node_id", "")),
         )
         self.results.append(result)
         self._log(result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import ray
 from ray import tune
 
 from rayline.estimators import make_pipeline_for
@@ -26,8 +27,10 @@ def trial(
     """Tune trainable: cross-validate one candidate. With `every_fold` (early stopping) the
     running mean is reported after each fold; otherwise once, after the last fold: each report
     is a round trip through the driver, and only the scheduler needs the intermediate ones.
-    The trial's worker runs at `niceness` (`Settings.training_niceness`)."""
+    The trial's worker runs at `niceness` (`Settings.training_niceness`); each report names the
+    Ray node it ran on."""
     lower_priority(niceness)
+    node_id = ray.get_runtime_context().get_node_id()
     candidate = config["candidate"]
     estimator = make_pipeline_for(candidate["family"], cv.task, candidate["params"], cv.seed)  # type: ignore[arg-type]
     scores: list[float] = []
@@ -39,5 +42,11 @@ def trial(
             mean = sum(scores) / len(scores)
             std = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
             tune.report(
-                {"score": mean, "score_std": std, "fit_time_s": fit_time, "folds_done": len(scores)}
+                {
+                    "score": mean,
+                    "score_std": std,
+                    "fit_time_s": fit_time,
+                    "folds_done": len(scores),
+                    "node_id": node_id,
+                }
             )

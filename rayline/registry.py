@@ -26,6 +26,8 @@ from rayline.search import _plain  # numpy scalars → Python ones, as the sweep
 SWEEP_TAG = "rayline.sweep_key"
 TASK_TAG = "rayline.task"
 FAMILY_TAG = "rayline.family"
+NODE_TAG = "rayline.ray_node_id"
+"""On a trial's run: the Ray node it ran on."""
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 WITHDRAW_S = 120.0

@@ -31,6 +31,7 @@ from rayline.registry import (
     CHALLENGER,
     CHAMPION,
     FAMILY_TAG,
+    NODE_TAG,
     SWEEP_TAG,
     TASK_TAG,
     Registry,
@@ -108,6 +109,8 @@ class TrialResult:
     fit_time_s: float
     folds_done: int
     completed: bool = True
+    node_id: str = ""
+    """The Ray node the trial ran on."""
 
     def as_event(self) -> dict[str, Any]:
         return {
@@ -226,11 +229,14 @@ def log_plots(model: Any, split: Split, task: str, run_id: str) -> None:
 def log_trial(
     client: MlflowClient, experiment_id: str, parent_run_id: str, result: TrialResult, metric: str
 ) -> None:
-    """One nested MLflow run per trial: params, CV mean/std and fit time."""
+    """One nested MLflow run per trial: params, CV mean/std, fit time and the Ray node."""
+    tags = {"mlflow.parentRunId": parent_run_id, FAMILY_TAG: result.candidate.family}
+    if result.node_id:
+        tags[NODE_TAG] = result.node_id
     run = client.create_run(
         experiment_id,
         run_name=f"trial-{result.candidate.index:03d}-{result.candidate.family}",
-        tags={"mlflow.parentRunId": parent_run_id, FAMILY_TAG: result.candidate.family},
+        tags=tags,
     )
     params = [
         mlflow.entities.Param(k, str(v)[:6000])

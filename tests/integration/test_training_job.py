@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rayline.integrity import MANIFEST_TAG
-from rayline.registry import SWEEP_TAG
+from rayline.registry import NODE_TAG, SWEEP_TAG
 from rayline.training import MODEL_REQUIREMENTS
 from tests.conftest import write_config
 from tests.stack import BIN, Stack
@@ -66,6 +66,7 @@ def test_job_registers_a_verified_version_with_aliases(
         assert child.data.params["family"] in {"linear", "knn"}
         assert 0.5 <= child.data.metrics["cv_accuracy_mean"] <= 1.0
         assert "cv_accuracy_std" in child.data.metrics and "fit_time_s" in child.data.metrics
+        assert len(child.data.tags[NODE_TAG]) == 56  # the Ray node the trial ran on (hex id)
 
 
 def test_rerun_with_same_config_and_data_registers_nothing_new(

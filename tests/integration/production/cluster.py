@@ -5,7 +5,7 @@ resource), the head's GCS state in Redis (fault tolerance), MLflow on a PostgreS
 the cluster's own (a test restarts it) with artifacts in a SeaweedFS S3 server, Rayline's own
 state in a second database, the API keys in `RAYLINE_API_KEYS` (no keys file): all set by
 RAYLINE_* settings alone, on the `production-test` profile's ports. Also what the tests ask of
-it: Ray's state API (nodes, actors) and the head's gcs_server process.
+it: Ray's state API (nodes) and the head's gcs_server process.
 """
 
 from __future__ import annotations
@@ -62,13 +62,13 @@ class Production:
     def client(self) -> mlflow.MlflowClient:
         return mlflow.MlflowClient(self.stack.settings.tracking_uri)
 
-    def state(self, kind: str, **filters: str) -> list[dict[str, Any]]:
-        """Ray's state API (`/api/v0/<kind>`, with the token), including dead actors."""
+    def state(self, kind: str) -> list[dict[str, Any]]:
+        """Ray's state API (`/api/v0/<kind>`, with the token)."""
         reply = dashboard_get(
             self.stack.settings, f"/api/v0/{kind}?limit=10000&detail=1", timeout=10
         )
         rows: list[dict[str, Any]] = reply["data"]["result"]["result"]
-        return [r for r in rows if all(str(r.get(k)) == v for k, v in filters.items())]
+        return rows
 
     def predict(self, timeout: float = 10) -> tuple[int, Any]:
         """One setosa row to the served `iris_prod` (conftest.py)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from rayline.registry import NODE_TAG
 from rayline.stack import ray_temp_dir
 from rayline.stack.harness import BIN
 from rayline.stack.profiles import port_free
@@ -24,9 +25,17 @@ pytestmark = pytest.mark.integration
 
 def test_sweep_trials_run_on_both_nodes(production: Production, iris_prod: dict[str, Any]) -> None:
     assert iris_prod["model"] == "iris_prod" and iris_prod["version"] == "1"
-    # Tune's trial actors (alive or dead) with the node each one ran on.
-    trials = [a for a in production.state("actors", class_name="ImplicitFunc") if a.get("pid")]
-    assert {a["node_id"] for a in trials} == {production.head_node, production.worker_node}, trials
+    # Each trial's MLflow run names the Ray node it ran on (Ray's state API forgets the dead
+    # trial actors of a finished job).
+    client = production.client()
+    parent = client.get_run(iris_prod["run_id"])
+    trials = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert len(trials) == 4
+    nodes = {t.data.tags.get(NODE_TAG) for t in trials}
+    assert nodes == {production.head_node, production.worker_node}, [t.data.tags for t in trials]
 
 
 def test_ingress_replicas_serve_from_both_nodes(
