@@ -198,7 +198,7 @@ class Metrics:
         self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
     ) -> tuple[int, Any]:
         """A /v1/schedules call (`SchedulesApi`): (HTTP status, JSON body)."""
-        return await self.scheduler.api(op, name, body, page)
+        return await self.scheduler.schedules.api(op, name, body, page)
 
     async def prometheus(self) -> str:
         """Request, cluster and monitoring families, then the schedules'."""

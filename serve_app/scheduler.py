@@ -258,10 +258,5 @@ class Scheduler:
 
         threading.Thread(target=deliver, name=f"webhook-{run.id}", daemon=True).start()
 
-    async def api(
-        self, op: str, name: str = "", body: Any = None, page: tuple[int, int] = (50, 0)
-    ) -> tuple[int, Any]:
-        return await self.schedules.api(op, name, body, page)
-
     async def prometheus(self) -> str:
         return await asyncio.to_thread(prometheus_text, self.engine)
