@@ -139,6 +139,22 @@ def test_opening_again_and_from_another_process_keeps_data_and_version(uri: str)
         second.close()
 
 
+def test_head_is_alembics_head() -> None:
+    assert _head() == migrations.HEAD
+
+
+def test_a_database_at_head_opens_without_alembic(uri: str) -> None:
+    StateStore(uri).close()  # a new database: migrated by Alembic
+    code = (
+        "import sys; from rayline.state import StateStore; "
+        f"StateStore({uri!r}).close(); print(sorted(m for m in sys.modules if 'alembic' in m))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def test_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
     # Several rounds on new files: the first connections race to switch the file to WAL.
     for round_ in range(10):

@@ -7,13 +7,18 @@ After changing `rayline/state/models.py`, `revision(StateStore(uri).engine, "wha
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, String, column, inspect, select, table
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # Not Alembic's default `alembic_version`: the state may share a database with MLflow's.
 VERSION_TABLE = "rayline_state_version"
+
+HEAD = "0003"
+"""The newest revision in versions/ (a unit test holds it to Alembic's own head)."""
 
 # Any fixed 64-bit key; PostgreSQL processes migrating at once wait for each other on it.
 _PG_LOCK_KEY = 0x7261796C696E65
@@ -21,14 +26,32 @@ _PG_LOCK_KEY = 0x7261796C696E65
 
 def config(connection: Connection) -> Config:
     """An Alembic config for this package that migrates `connection` (see env.py)."""
+    from alembic.config import Config
+
     alembic = Config()
     alembic.set_main_option("script_location", str(Path(__file__).parent))
     alembic.attributes["connection"] = connection
     return alembic
 
 
+def at_head(engine: Engine) -> bool:
+    """True if the database records `HEAD` as its revision."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return False
+        version = column("version_num", String)
+        query = select(version).select_from(table(VERSION_TABLE))
+        return list(connection.execute(query).scalars()) == [HEAD]
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest revision; a no-op when it is there already."""
+    """Bring the database to the newest revision; a no-op when it is there already. A database
+    at head is recognised without Alembic: every Serve replica opens the state database, and
+    Alembic's imports cost each one ~10 MB it would keep for nothing."""
+    if at_head(engine):
+        return
+    from alembic import command
+
     with engine.begin() as connection:
         # Two processes starting at once must not both create the tables: the second waits
         # for the first to commit, then finds the database at head.
@@ -40,6 +63,9 @@ def upgrade(engine: Engine) -> None:
 
 
 def revision(engine: Engine, message: str, rev_id: str) -> None:
-    """Write a revision for what the models have and the database (at head) lacks."""
+    """Write a revision for what the models have and the database (at head) lacks; then set
+    `HEAD` to `rev_id`."""
+    from alembic import command
+
     with engine.connect() as connection:
         command.revision(config(connection), message=message, autogenerate=True, rev_id=rev_id)
