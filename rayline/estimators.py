@@ -6,10 +6,13 @@ one-hot encoding) is part of every pipeline, so a served model applies exactly w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, make_column_selector
@@ -155,6 +158,130 @@ def make_preprocessor() -> ColumnTransformer:
             ("categorical", categorical, make_column_selector(dtype_exclude="number")),
         ],
         verbose_feature_names_out=False,
+    )
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    """A fitted `make_pipeline_for` pipeline whose inputs are all numbers, with its
+    preprocessing as the numpy arithmetic it amounts to: impute (median), then standardise;
+    a forest predicts tree by tree (`TreeByTree`).
+
+    scikit-learn's own path (ColumnTransformer, per-column pandas indexing, input validation at
+    every step) costs ~2.5 ms per call whatever the rows, 5 to 20 times the estimator's own
+    predict on one row; served requests are small batches, so that fixed cost was most of a
+    prediction's CPU. The results are identical (the same operations in the same order), and
+    `compiled_for` checks that before anything is served from it.
+    """
+
+    columns: pd.Index
+    """The input columns, in the order the preprocessing reads them."""
+    fill: np.ndarray
+    """The imputer's statistics: the value of a missing cell, per column."""
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+    estimator: Any
+
+    @property
+    def classes_(self) -> Any:
+        return self.estimator.classes_
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        ordered = frame if frame.columns.equals(self.columns) else frame[self.columns]
+        x: np.ndarray = ordered.to_numpy(dtype=np.float64)
+        missing = np.isnan(x)
+        if missing.any():
+            x = np.where(missing, self.fill, x)
+        if self.mean is not None:
+            x = x - self.mean
+        if self.scale is not None:
+            x = x / self.scale
+        return x
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return self.estimator.predict(self.transform(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        return self.estimator.predict_proba(self.transform(frame))
+
+
+FORESTS = (RandomForestClassifier, ExtraTreesClassifier, RandomForestRegressor, ExtraTreesRegressor)
+
+
+@dataclass(frozen=True)
+class TreeByTree:
+    """A fitted single-output forest (`FORESTS`) answering as its own predict does, tree after
+    tree in the calling thread. scikit-learn hands each tree to joblib even with `n_jobs=None`,
+    ~70 µs a tree: 7 ms of a 100-tree forest's ~9 ms on one row. Same sum, same order."""
+
+    forest: Any
+
+    @property
+    def classes_(self) -> Any:
+        return self.forest.classes_
+
+    def _total(self, x: np.ndarray, method: str, shape: tuple[int, ...]) -> np.ndarray:
+        rows = np.asarray(x, dtype=np.float32)
+        total = np.zeros(shape, dtype=np.float64)
+        for tree in self.forest.estimators_:
+            total += getattr(tree, method)(rows, check_input=False)
+        total /= len(self.forest.estimators_)
+        return total
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self._total(x, "predict_proba", (len(x), len(self.forest.classes_)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if hasattr(self.forest, "classes_"):
+            return self.forest.classes_.take(np.argmax(self.predict_proba(x), axis=1), axis=0)  # type: ignore[no-any-return]
+        return self._total(x, "predict", (len(x),))
+
+
+def _in_process(estimator: Any) -> Any:
+    """`estimator`, or a `TreeByTree` of it where that answers the same way."""
+    if (
+        isinstance(estimator, FORESTS)
+        and estimator.n_outputs_ == 1
+        and estimator.n_jobs in (None, 1)
+    ):
+        return TreeByTree(estimator)
+    return estimator
+
+
+def compile_pipeline(model: Any) -> CompiledPipeline | None:
+    """`model` as a `CompiledPipeline` if it is a fitted `make_pipeline_for` pipeline over
+    numeric columns only; None for anything else (categorical columns, ensembles, a user's own
+    pipeline), which keeps scikit-learn's path. Structure only: `compiled_for` (rayline.inference)
+    also checks the results."""
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        return None
+    (_, preprocess), (_, estimator) = model.steps
+    if not isinstance(preprocess, ColumnTransformer) or hasattr(estimator, "feature_names_in_"):
+        return None
+    used = [
+        (name, step, columns) for name, step, columns in preprocess.transformers_ if len(columns)
+    ]
+    if len(used) != 1 or used[0][0] != "numeric" or not isinstance(used[0][1], Pipeline):
+        return None
+    columns = list(used[0][2])
+    steps = [step for _, step in used[0][1].steps]
+    if not all(isinstance(c, str) for c in columns) or len(steps) != 2:
+        return None
+    imputer, scaler = steps
+    if not isinstance(imputer, SimpleImputer) or not isinstance(scaler, StandardScaler):
+        return None
+    missing = imputer.missing_values
+    if imputer.add_indicator or not (isinstance(missing, float) and math.isnan(missing)):
+        return None
+    fill = np.asarray(imputer.statistics_, dtype=np.float64)
+    if np.isnan(fill).any():  # a column all missing at fit time: the imputer drops it
+        return None
+    return CompiledPipeline(
+        columns=pd.Index(columns),
+        fill=fill,
+        mean=scaler.mean_ if scaler.with_mean else None,
+        scale=scaler.scale_ if scaler.with_std else None,
+        estimator=_in_process(estimator),
     )
 
 

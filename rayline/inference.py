@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rayline.errors import SignatureError
+from rayline.estimators import CompiledPipeline, compile_pipeline
 from rayline.registry import LoadedModel
 from rayline.rows import Rows
 
@@ -200,13 +201,14 @@ def _guess(cell: str) -> Any:
 def run_model(model: LoadedModel, frame: pd.DataFrame, want_proba: bool) -> dict[str, Any]:
     """Predict (and predict_proba where asked and supported) for one frame. A classifier that
     predicts the most probable class by construction (`predicts_argmax`) runs once."""
+    estimator = model.compiled or model.model
     proba = None
-    if want_proba and hasattr(model.model, "predict_proba"):
-        proba = model.model.predict_proba(frame)
+    if want_proba and hasattr(estimator, "predict_proba"):
+        proba = estimator.predict_proba(frame)
     if proba is not None and model.argmax:
-        predictions = model.model.classes_[proba.argmax(axis=1)]
+        predictions = estimator.classes_[proba.argmax(axis=1)]
     else:
-        predictions = model.model.predict(frame)
+        predictions = estimator.predict(frame)
     result: dict[str, Any] = {
         "model": model.name,
         "alias": model.ref,
@@ -226,9 +228,36 @@ def predict(model: LoadedModel, rows: Rows, want_proba: bool) -> dict[str, Any]:
 
 
 def warm_up(model: LoadedModel) -> None:
-    """Predict on the input example once; a model that cannot is not swapped in."""
+    """Predict on the input example once (a model that cannot is not swapped in), then set
+    the model's fast path where it gives scikit-learn's answers (`compiled_for`)."""
     if model.input_example is not None and not model.input_example.empty:
         run_model(model, model.input_example, want_proba=True)
+    model.compiled = compiled_for(model.model, model.input_example)
+
+
+def compiled_for(estimator: Any, example: pd.DataFrame | None) -> CompiledPipeline | None:
+    """`compile_pipeline(estimator)` if it answers exactly as `estimator` does on probe rows:
+    the input example, the imputer's values, a step of one scale either side, and a row of
+    missing cells (which the imputer fills). Exactly: the same arithmetic in the same order."""
+    compiled = compile_pipeline(estimator)
+    if compiled is None:
+        return None
+    centre = compiled.fill
+    spread = compiled.scale if compiled.scale is not None else np.ones_like(centre)
+    probes = [centre, centre - spread, centre + spread, np.full_like(centre, np.nan)]
+    frame = pd.DataFrame(np.vstack(probes), columns=compiled.columns)
+    if example is not None and set(compiled.columns) <= set(example.columns):
+        frame = pd.concat([example[compiled.columns].astype(np.float64), frame], ignore_index=True)
+    methods = [m for m in ("predict", "predict_proba") if hasattr(estimator, m)]
+    try:
+        for method in methods:
+            ours = getattr(compiled, method)(frame)
+            theirs = getattr(estimator, method)(frame)
+            if not np.array_equal(np.asarray(ours), np.asarray(theirs)):
+                return None
+    except (ValueError, TypeError, KeyError):
+        return None
+    return compiled
 
 
 def stack_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 
 from rayline import integrity
-from rayline.estimators import predicts_argmax
+from rayline.estimators import CompiledPipeline, predicts_argmax
 from rayline.monitoring.profile import REFERENCE_FILE, Profile
 from rayline.search import _plain  # numpy scalars → Python ones, as the sweep's params
 
@@ -68,6 +68,9 @@ class LoadedModel:
     reference: Profile | None = None
     """The training data's profile, logged with the model (None for models logged without
     one): live traffic is compared with it."""
+    compiled: CompiledPipeline | None = None
+    """The model's numpy-only fast path, set by `rayline.inference.warm_up` once its answers
+    were checked to be scikit-learn's (None: every prediction goes through `model`)."""
 
     @cached_property
     def classes(self) -> list[Any] | None:

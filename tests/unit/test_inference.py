@@ -4,6 +4,7 @@ and predict / predict_proba (rayline.inference), and the domain errors' statuses
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from rayline import inference
 from rayline.errors import (
     InvalidRows,
     ModelNotFound,
@@ -20,7 +22,23 @@ from rayline.errors import (
     RaylineError,
     SignatureError,
 )
-from rayline.inference import _numeric_frame, predict, run_model, stack_frames, to_frame
+from rayline.estimators import (
+    FORESTS,
+    TreeByTree,
+    compile_pipeline,
+    families_for,
+    make_ensemble,
+    make_pipeline_for,
+)
+from rayline.inference import (
+    _numeric_frame,
+    compiled_for,
+    predict,
+    run_model,
+    stack_frames,
+    to_frame,
+    warm_up,
+)
 from rayline.registry import ColumnSpec, LoadedModel
 from rayline.rows import Rows
 
@@ -388,3 +406,87 @@ def test_domain_errors_carry_their_status_and_survive_pickling(
     assert type(copy) is type(error)
     assert (copy.status, copy.detail, copy.retry_after) == (status, error.detail, retry_after)
     assert vars(copy) == vars(error)
+
+
+# --- the compiled path ----------------------------------------------------------------------
+def _data(task: str, missing: bool = True) -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
+    load = load_breast_cancer if task == "classification" else load_diabetes
+    X, y = load(return_X_y=True, as_frame=True)
+    if missing:  # cells the imputer fills, in training and in the rows predicted
+        X = X.mask(np.random.default_rng(0).random(X.shape) < 0.05)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    ("family", "task"),
+    [(f, t) for t in ("classification", "regression") for f in families_for(t)],  # type: ignore[arg-type]
+)
+def test_the_compiled_path_answers_exactly_as_scikit_learn(family: str, task: str) -> None:
+    X, y = _data(task)
+    pipeline = make_pipeline_for(family, task, {}, seed=0).fit(X.iloc[:300], y.iloc[:300])  # type: ignore[arg-type]
+    compiled = compiled_for(pipeline, X.head(3))
+    assert compiled is not None
+    forest = isinstance(pipeline.named_steps["model"], FORESTS)
+    assert isinstance(compiled.estimator, TreeByTree) == forest
+    rows = X.iloc[300:]
+    assert rows.isna().any().any()
+    assert np.array_equal(compiled.predict(rows), pipeline.predict(rows))
+    if hasattr(pipeline, "predict_proba"):
+        assert np.array_equal(compiled.predict_proba(rows), pipeline.predict_proba(rows))
+    shuffled = rows[list(reversed(rows.columns))]  # columns in another order are put in order
+    assert np.array_equal(compiled.predict(shuffled), pipeline.predict(rows))
+
+
+def test_warm_up_sets_the_compiled_path_and_run_model_takes_it() -> None:
+    X, y = _data("classification")
+    pipeline = make_pipeline_for("linear", "classification", {}, seed=0).fit(X, y)
+    model = LoadedModel(
+        name="bc",
+        ref="champion",
+        version="1",
+        model=pipeline,
+        task="classification",
+        input_example=X.head(2),
+    )
+    assert model.compiled is None
+    warm_up(model)
+    assert model.compiled is not None
+    calls: list[int] = []
+
+    class Counting:
+        classes_ = pipeline.classes_
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            calls.append(len(x))
+            return pipeline.named_steps["model"].predict_proba(x)
+
+    model.compiled = dataclasses.replace(model.compiled, estimator=Counting())
+    answer = run_model(model, X.tail(4), want_proba=True)
+    assert calls == [4]  # one predict_proba pass, on the compiled path
+    assert answer["probabilities"] == pipeline.predict_proba(X.tail(4)).tolist()
+    assert answer["predictions"] == pipeline.predict(X.tail(4)).tolist()
+
+
+def test_what_does_not_compile_keeps_scikit_learns_path() -> None:
+    X, y = _data("classification", missing=False)
+    with_text = X.assign(kind=np.where(X.iloc[:, 0] > X.iloc[:, 0].median(), "big", "small"))
+    categorical = make_pipeline_for("linear", "classification", {}, seed=0).fit(with_text, y)
+    assert compile_pipeline(categorical) is None
+    empty = X.assign(blank=np.nan)  # the imputer drops a column it never saw a value in
+    dropped = make_pipeline_for("linear", "classification", {}, seed=0).fit(empty, y)
+    assert compile_pipeline(dropped) is None
+    assert compile_pipeline(LogisticRegression(max_iter=5000).fit(X, y)) is None
+    members = [(f, make_pipeline_for(f, "classification", {}, seed=0)) for f in ("linear", "knn")]
+    assert compile_pipeline(make_ensemble(members, "classification", "voting").fit(X, y)) is None
+
+
+def test_a_compiled_path_that_answers_otherwise_is_not_used(monkeypatch: Any) -> None:
+    X, y = _data("classification")
+    pipeline = make_pipeline_for("linear", "classification", {}, seed=0).fit(X, y)
+    honest = compile_pipeline(pipeline)
+    assert honest is not None and compiled_for(pipeline, X.head(3)) is not None
+    skewed = dataclasses.replace(honest, fill=honest.fill + 1.0)  # wrong only for missing cells
+    monkeypatch.setattr(inference, "compile_pipeline", lambda _: skewed)
+    assert compiled_for(pipeline, X.head(3)) is None
