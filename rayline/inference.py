@@ -80,14 +80,14 @@ def _numeric_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame | None:
     """The common case in one step: an all-float signature, columns as the signature orders
     them, rows that `Rows.check` made one float matrix. Anything else returns None and goes
     through the column-by-column path, which names the offending column and row."""
-    expected = [c.name for c in model.inputs]
+    expected = model.input_names
     if not expected or any(c.type not in FLOAT_TYPES for c in model.inputs):
         return None
     if rows.columns is not None and rows.columns != expected:
         return None
     if rows.numbers is None or rows.numbers.shape[1] != len(expected):
         return None
-    return pd.DataFrame(rows.numbers, columns=expected, copy=False)
+    return pd.DataFrame(rows.numbers, columns=model.input_index, copy=False)
 
 
 def _at(name: str, index: int, problem: str) -> SignatureError:

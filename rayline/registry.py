@@ -78,6 +78,16 @@ class LoadedModel:
         return None if classes is None else [_plain(c) for c in classes]
 
     @cached_property
+    def input_names(self) -> list[str]:
+        return [c.name for c in self.inputs]
+
+    @cached_property
+    def input_index(self) -> pd.Index:
+        """The input columns as one pandas Index for every request's frame: building it per
+        request (pandas' string dtype, backed by Arrow) cost more than predicting one row."""
+        return pd.Index(self.input_names)
+
+    @cached_property
     def argmax(self) -> bool:
         """Whether one predict_proba pass gives the predictions too (`predicts_argmax`)."""
         return predicts_argmax(self.model)
