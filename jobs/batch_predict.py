@@ -34,7 +34,7 @@ class Scorer:
         self.model = Registry(tracking_uri).load(name, ref)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        columns = [c.name for c in self.model.inputs] or list(batch.columns)
+        columns = self.model.input_names or list(batch.columns)
         # check() makes all-numeric rows one float matrix: the predictor's one-step frame path.
         rows = Rows(columns, batch[columns].astype(object).values.tolist()).check(len(batch))
         result = predict(self.model, rows, want_proba=True)

@@ -45,7 +45,7 @@ def to_frame(rows: Rows, model: LoadedModel) -> pd.DataFrame:
     fast = _numeric_frame(rows, model)
     if fast is not None:
         return fast
-    expected = [c.name for c in model.inputs]
+    expected = model.input_names
     data = rows.lists()
     if rows.columns is None:
         if expected and len(data[0]) != len(expected):
